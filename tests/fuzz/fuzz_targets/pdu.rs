@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Feeds arbitrary bytes to the receive loop, the header parsers and the data accounting.
+//!
+//! The first input byte picks the connection state and the read size; the rest is the byte
+//! stream. Besides not panicking, the loop must see the same PDUs and the same error whether the
+//! stream arrives in small pieces or all at once.
+
+#![no_main]
+
+#[path = "../stream.rs"]
+mod stream;
+
+use libfuzzer_sys::fuzz_target;
+use nvmet_tcp_rs::proto::{
+    icreq::{
+        self,
+        Negotiated, //
+    },
+    pdu::{
+        CapsuleCmd,
+        DataPdu,
+        IcReq,
+        PduHeader,
+        TermReq, //
+    },
+    r2t::{
+        self,
+        H2cTransfer, //
+    },
+    sgl,
+};
+use stream::Stream;
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&mode, bytes)) = input.split_first() else {
+        return;
+    };
+    let neg = Negotiated {
+        hdgst: mode & 1 != 0,
+        ddgst: mode & 2 != 0,
+    };
+    let conn = if mode & 4 != 0 {
+        nvmet_tcp_rs::proto::pdu::ConnState::Live(neg)
+    } else {
+        nvmet_tcp_rs::proto::pdu::ConnState::AwaitIcReq
+    };
+    let piece = usize::from(mode >> 3) + 1;
+
+    let mut pieces = Stream::new(conn);
+    let mut err = Ok(());
+    for p in bytes.chunks(piece) {
+        err = pieces.feed(p);
+        if err.is_err() {
+            break;
+        }
+    }
+    let mut whole = Stream::new(conn);
+    assert_eq!(whole.feed(bytes), err);
+    assert_eq!(whole.pdus, pieces.pdus);
+
+    // The parsers and checkers on the raw bytes.
+    if let Ok(req) = IcReq::parse(bytes) {
+        let _ = icreq::negotiate(&req);
+    }
+    let _ = TermReq::parse(bytes);
+    if let Ok(cmd) = CapsuleCmd::parse(bytes) {
+        let plan = r2t::plan_data(&cmd.sqe, u32::from(mode), 8192);
+        if let Ok(plan) = plan {
+            assert!(plan.len() <= nvmet_tcp_rs::proto::pdu::MAXH2CDATA);
+        }
+    }
+    if let Ok(data) = DataPdu::parse(bytes) {
+        let mut t = H2cTransfer::new(data.command_id, data.ttag.into());
+        let _ = t.r2t(data.ttag, neg);
+        if let Ok(acc) = t.accept(&data) {
+            assert!(acc.offset + acc.len <= t.transfer_len());
+        }
+    }
+
+    // Span math over entry lengths taken from the input.
+    let lens: Vec<u32> = bytes
+        .chunks_exact(2)
+        .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    let (offset, len) = match bytes {
+        [a, b, c, d, ..] => (
+            u32::from(u16::from_le_bytes([*a, *b])),
+            u32::from(u16::from_le_bytes([*c, *d])),
+        ),
+        _ => (0, 0),
+    };
+    if let Ok(spans) = sgl::spans(lens.iter().copied(), offset, len) {
+        let mut covered = 0u32;
+        for s in spans {
+            assert!(s.len > 0 && s.offset + s.len <= lens[s.index]);
+            covered += s.len;
+        }
+        assert_eq!(covered, len);
+    } else {
+        assert!(u64::from(offset) + u64::from(len) > lens.iter().map(|&l| u64::from(l)).sum());
+    }
+});
