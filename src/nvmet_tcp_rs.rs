@@ -2,13 +2,27 @@
 
 //! NVMe over TCP target transport for the in-kernel nvmet core, written in Rust.
 //!
-//! This is the crate root of `nvmet_tcp_rs.ko`. The transport does not register with the
-//! nvmet core yet: until it serves I/O, loading the module only checks that its bindings
-//! layer (the generated nvmet bindings and the C shim) is wired up correctly.
+//! This is the crate root of `nvmet_tcp_rs.ko`. It registers with the nvmet core as the TCP
+//! transport (type 3) and replaces the in-tree `nvmet-tcp`; only one of them can be loaded.
+//!
+//! Layers, bottom up: [`proto`] is the protocol logic (safe, `no_std`, tested on the host);
+//! [`ffi`] holds the generated bindings, the C shim and small safe wrappers; [`placement`] puts
+//! received data into the commands' pages; [`port`], [`queue`] and [`command`] are the
+//! transport's objects; [`transport`] is the ops table the core calls.
 
-use kernel::prelude::*;
+use kernel::{
+    debugfs,
+    prelude::*, //
+};
 
+mod command;
 mod ffi;
+mod placement;
+mod port;
+pub mod proto;
+mod queue;
+mod stats;
+mod transport;
 
 module! {
     type: NvmetTcpRs,
@@ -16,43 +30,74 @@ module! {
     authors: ["nvmet-tcp-rs developers"],
     description: "NVMe/TCP target transport in Rust",
     license: "GPL",
+    alias: ["nvmet-transport-3"],
+    params: {
+        so_priority: i32 {
+            default: 0,
+            description: "nvmet tcp socket optimize priority: Default 0",
+        },
+        idle_poll_period_usecs: i32 {
+            default: 0,
+            description: "nvmet tcp io_work poll till idle time period in usecs: Default 0",
+        },
+        highmem_buffers: bool {
+            default: false,
+            description: "allocate command data buffers from highmem (exercises the kmap_local path)",
+        },
+    },
 }
 
-/// The module's state.
-struct NvmetTcpRs;
+/// The `so_priority` parameter.
+fn so_priority() -> i32 {
+    module_parameters::so_priority.value()
+}
 
-/// Checks that the bindings reach the kernel's code: the exported `crc32c()` through the
-/// generated bindings, and a static inline through the C shim.
-fn check_bindings() -> Result {
-    // RFC 3720, B.4: CRC32C of 32 bytes of zeroes (with the usual pre- and post-inversion).
-    let crc = !ffi::crc32c(!0, &[0u8; 32]);
-    if crc != 0x8a91_36aa {
-        pr_err!("crc32c self-check failed: {crc:#010x}\n");
-        return Err(EINVAL);
-    }
-    let mut sqe = [0u8; 64];
-    // Opcode 0x01 is Write, 0x02 is Read.
-    sqe[0] = 0x01;
-    let write = ffi::sqe_is_write(&sqe);
-    sqe[0] = 0x02;
-    let read = ffi::sqe_is_write(&sqe);
-    if !write || read {
-        pr_err!("nvme_is_write shim self-check failed\n");
-        return Err(EINVAL);
-    }
-    Ok(())
+/// The `idle_poll_period_usecs` parameter.
+fn idle_poll_period_usecs() -> i32 {
+    module_parameters::idle_poll_period_usecs.value()
+}
+
+/// The `highmem_buffers` parameter.
+fn highmem_buffers() -> bool {
+    module_parameters::highmem_buffers.value()
+}
+
+/// The module's state. Field order is drop order.
+struct NvmetTcpRs {
+    registration: Option<ffi::nvmet::Registration>,
+    _stats: Pin<KBox<debugfs::File<stats::StatsFile>>>,
+    _debugfs: debugfs::Dir,
+    _io_wq: ffi::work::Workqueue,
 }
 
 impl kernel::Module for NvmetTcpRs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        check_bindings()?;
-        pr_info!("loaded; the TCP transport is not registered yet\n");
-        Ok(Self)
+        // SAFETY: Called once, before the transport is registered.
+        unsafe { queue::init() };
+        let io_wq = ffi::work::Workqueue::new()?;
+        transport::set_io_wq(&io_wq);
+        let dir = debugfs::Dir::new(c"nvmet_tcp_rs");
+        let stats = KBox::pin_init(dir.read_only_file(c"stats", stats::StatsFile), GFP_KERNEL)?;
+        let registration = ffi::nvmet::Registration::new(&transport::OPS).inspect_err(|_| {
+            pr_err!("cannot register the TCP transport: is nvmet-tcp loaded?\n");
+        })?;
+        Ok(Self {
+            registration: Some(registration),
+            _stats: stats,
+            _debugfs: dir,
+            _io_wq: io_wq,
+        })
     }
 }
 
 impl Drop for NvmetTcpRs {
     fn drop(&mut self) {
-        pr_info!("unloaded\n");
+        // No new ports after this; enabled ports hold a module reference, so there are none.
+        drop(self.registration.take());
+        // Queues of removed ports may still be tearing down on the core's workqueue.
+        ffi::work::flush_nvmet_wq();
+        queue::shutdown_all();
+        ffi::work::flush_nvmet_wq();
+        queue::free_list();
     }
 }

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Data buffers of commands: flat scatterlists from `sgl_alloc()`, which the nvmet core reads
+//! and writes through `req->sg`.
+//!
+//! C header: [`include/linux/scatterlist.h`](srctree/include/linux/scatterlist.h)
+
+use super::sys;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// An owned, flat (unchained) scatterlist of whole pages covering `len` bytes.
+///
+/// # Invariants
+///
+/// `sg` points to an array of `nents` initialised entries allocated by `sgl_alloc()` and freed
+/// on drop; every entry has a page.
+pub(crate) struct SgBuffer {
+    sg: NonNull<sys::scatterlist>,
+    nents: u32,
+}
+
+// SAFETY: The buffer is plain memory owned by this object.
+unsafe impl Send for SgBuffer {}
+
+impl SgBuffer {
+    /// Allocates pages for `len` bytes, from highmem if `highmem` is set.
+    pub(crate) fn alloc(len: u32, highmem: bool) -> Result<Self> {
+        let mut gfp = sys::GFP_KERNEL | sys::__GFP_NOWARN;
+        if highmem {
+            gfp |= sys::__GFP_HIGHMEM;
+        }
+        let mut nents = 0u32;
+        // SAFETY: `nents` is valid for writes.
+        let sg = unsafe { sys::sgl_alloc(u64::from(len), gfp, &mut nents) };
+        // INVARIANT: `sgl_alloc` returns NULL or a flat array of `nents` entries with pages.
+        Ok(Self {
+            sg: NonNull::new(sg).ok_or(ENOMEM)?,
+            nents,
+        })
+    }
+
+    /// The entries.
+    pub(crate) fn entries(&self) -> &[sys::scatterlist] {
+        // SAFETY: By the type invariant the array has `nents` initialised entries, alive as
+        // long as `self`.
+        unsafe { core::slice::from_raw_parts(self.sg.as_ptr(), self.nents as usize) }
+    }
+
+    /// The raw list and its entry count, for `req->sg` and `req->sg_cnt`.
+    pub(crate) fn as_raw(&self) -> (*mut sys::scatterlist, u32) {
+        (self.sg.as_ptr(), self.nents)
+    }
+}
+
+impl Drop for SgBuffer {
+    fn drop(&mut self) {
+        // SAFETY: We own the list (type invariant).
+        unsafe { sys::sgl_free(self.sg.as_ptr()) };
+    }
+}
+
+/// Returns the page of a scatterlist entry.
+pub(crate) fn sg_page(sg: &sys::scatterlist) -> NonNull<sys::page> {
+    // SAFETY: `sg` is a valid entry; the shim only decodes `page_link`.
+    let page = unsafe { sys::nvmet_tcp_rs_sg_page(core::ptr::from_ref(sg).cast_mut()) };
+    // Every entry of an `SgBuffer` has a page (type invariant), and so do the core's lists.
+    NonNull::new(page).unwrap_or(NonNull::dangling())
+}

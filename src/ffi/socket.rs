@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel TCP sockets: a listener per port and one connected socket per queue.
+//!
+//! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
+
+use super::sys;
+use core::ptr::NonNull;
+use kernel::{
+    error::to_result,
+    prelude::*,
+    types::Opaque, //
+};
+
+/// A socket address (IPv4 or IPv6), as the C `struct sockaddr_storage`.
+#[derive(Clone, Copy)]
+pub(crate) struct SockAddr(sys::__kernel_sockaddr_storage);
+
+impl SockAddr {
+    /// Parses a configfs address: `adrfam` is the NVMe-oF address family, `traddr` and
+    /// `trsvcid` NUL-terminated strings.
+    pub(crate) fn parse(adrfam: u8, traddr: &CStr, trsvcid: &CStr) -> Result<Self> {
+        let mut addr = Self::zeroed();
+        // SAFETY: Both strings are NUL-terminated and `addr` is valid for writes.
+        to_result(unsafe {
+            sys::nvmet_tcp_rs_addr_parse(
+                adrfam,
+                traddr.as_char_ptr(),
+                trsvcid.as_char_ptr(),
+                &mut addr.0,
+            )
+        })?;
+        Ok(addr)
+    }
+
+    fn zeroed() -> Self {
+        // SAFETY: All-zeroes is a valid (AF_UNSPEC) `sockaddr_storage`.
+        Self(unsafe { core::mem::zeroed() })
+    }
+
+    /// Whether this is the wildcard address (`0.0.0.0` or `::`).
+    pub(crate) fn is_any(&self) -> bool {
+        let mut copy = *self;
+        // SAFETY: `copy` is a valid address; the function only reads it.
+        unsafe { sys::nvmet_tcp_rs_addr_is_any(&mut copy.0) }
+    }
+
+    /// Whether an address is set at all.
+    pub(crate) fn is_set(&self) -> bool {
+        self.family() != sys::AF_UNSPEC as i32
+    }
+
+    fn family(&self) -> i32 {
+        // SAFETY: Every variant of the union starts with the address family.
+        i32::from(unsafe { self.0.__bindgen_anon_1.__bindgen_anon_1.ss_family })
+    }
+
+    /// Writes the address as text (`%pISc`) into `buf`, NUL-terminated and truncated to fit;
+    /// returns the length it wanted, like `snprintf`.
+    pub(crate) fn format(&self, buf: &mut [u8]) -> usize {
+        // SAFETY: `buf` is valid for writes of its length; `snprintf` never writes more.
+        let n =
+            unsafe { sys::nvmet_tcp_rs_addr_format(buf.as_mut_ptr().cast(), buf.len(), &self.0) };
+        usize::try_from(n).unwrap_or(0)
+    }
+}
+
+/// A kernel socket, released on drop.
+///
+/// # Invariants
+///
+/// `ptr` is a valid `struct socket` that this object owns.
+pub(crate) struct Socket {
+    ptr: NonNull<sys::socket>,
+}
+
+// SAFETY: Kernel sockets do their own locking and may be used from any thread.
+unsafe impl Send for Socket {}
+// SAFETY: As above.
+unsafe impl Sync for Socket {}
+
+/// Saved socket callbacks, embedded in the object that owns the socket while the module's
+/// callbacks are installed (the socket's `sk_user_data` points here).
+#[repr(transparent)]
+pub(crate) struct SkHooks(Opaque<sys::nvmet_tcp_rs_sk_hooks>);
+
+impl SkHooks {
+    /// Hooks that are not attached to any socket.
+    pub(crate) const fn new() -> Self {
+        Self(Opaque::zeroed())
+    }
+
+    /// Returns the raw pointer, as the C callbacks pass it.
+    pub(crate) fn as_ptr(&self) -> *mut sys::nvmet_tcp_rs_sk_hooks {
+        self.0.get()
+    }
+}
+
+/// Flags for sends.
+#[derive(Clone, Copy)]
+pub(crate) struct SendFlags {
+    /// More data follows right away (`MSG_MORE`); otherwise the end of a record (`MSG_EOR`).
+    pub(crate) more: bool,
+}
+
+impl SendFlags {
+    fn raw(self) -> u32 {
+        sys::MSG_DONTWAIT
+            | sys::MSG_NOSIGNAL
+            | if self.more {
+                sys::MSG_MORE
+            } else {
+                sys::MSG_EOR
+            }
+    }
+}
+
+/// Maps the result of a non-blocking socket call: `Ok(0)` when it would block.
+fn nonblocking(ret: i32) -> Result<usize> {
+    if ret == -(sys::EAGAIN as i32) {
+        return Ok(0);
+    }
+    to_result(ret)?;
+    Ok(usize::try_from(ret).unwrap_or(0))
+}
+
+impl Socket {
+    /// Creates a TCP socket listening on `addr` with the given backlog.
+    pub(crate) fn listen(addr: &SockAddr, backlog: i32, priority: i32) -> Result<Self> {
+        let mut ptr = core::ptr::null_mut();
+        // SAFETY: `ptr` is valid for writes.
+        to_result(unsafe {
+            sys::sock_create(
+                addr.family(),
+                sys::sock_type_SOCK_STREAM as i32,
+                sys::IPPROTO_TCP as i32,
+                &mut ptr,
+            )
+        })?;
+        // INVARIANT: `sock_create` succeeded, so we own a valid socket.
+        let sock = Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        };
+        // SAFETY: The socket is valid.
+        unsafe { sys::nvmet_tcp_rs_sock_setup_listener(sock.ptr.as_ptr(), priority) };
+        let mut storage = addr.0;
+        let len = core::mem::size_of_val(&storage) as i32;
+        // SAFETY: The socket and the address are valid; `kernel_bind` copies the address.
+        to_result(unsafe { sys::kernel_bind(sock.ptr.as_ptr(), (&raw mut storage).cast(), len) })?;
+        // SAFETY: The socket is valid and bound.
+        to_result(unsafe { sys::kernel_listen(sock.ptr.as_ptr(), backlog) })?;
+        Ok(sock)
+    }
+
+    /// Accepts a pending connection without blocking; `None` when there is none.
+    pub(crate) fn accept(&self) -> Result<Option<Self>> {
+        let mut ptr = core::ptr::null_mut();
+        // SAFETY: The socket is valid and `ptr` is valid for writes.
+        let ret =
+            unsafe { sys::kernel_accept(self.ptr.as_ptr(), &mut ptr, sys::O_NONBLOCK as i32) };
+        if ret == -(sys::EAGAIN as i32) {
+            return Ok(None);
+        }
+        to_result(ret)?;
+        // INVARIANT: `kernel_accept` succeeded and gave us a new socket.
+        Ok(NonNull::new(ptr).map(|ptr| Self { ptr }))
+    }
+
+    /// Applies the per-connection options: no linger, priority, and the peer's TOS.
+    pub(crate) fn setup_connection(&self, priority: i32) {
+        // SAFETY: The socket is valid.
+        unsafe { sys::nvmet_tcp_rs_sock_setup_queue(self.ptr.as_ptr(), priority) };
+    }
+
+    /// Returns the local and the peer address of a connected socket.
+    pub(crate) fn addresses(&self) -> Result<(SockAddr, SockAddr)> {
+        let mut local = SockAddr::zeroed();
+        let mut peer = SockAddr::zeroed();
+        // SAFETY: The socket is valid, and the storage is large enough for any address.
+        let ret = unsafe { sys::kernel_getsockname(self.ptr.as_ptr(), (&raw mut local.0).cast()) };
+        to_result(ret.min(0))?;
+        // SAFETY: As above.
+        let ret = unsafe { sys::kernel_getpeername(self.ptr.as_ptr(), (&raw mut peer.0).cast()) };
+        to_result(ret.min(0))?;
+        Ok((local, peer))
+    }
+
+    /// Installs the listener's `data_ready` callback, which calls
+    /// `nvmet_tcp_rs_port_accept_ready(hooks)`.
+    ///
+    /// # Safety
+    ///
+    /// `hooks` must stay alive and in place until [`Socket::detach`] with the same hooks.
+    pub(crate) unsafe fn attach_listener(&self, hooks: &SkHooks) {
+        // SAFETY: The socket is valid; the caller keeps `hooks` alive while attached.
+        unsafe { sys::nvmet_tcp_rs_sock_attach_listener(self.ptr.as_ptr(), hooks.as_ptr()) };
+    }
+
+    /// Installs a queue's callbacks, which call `nvmet_tcp_rs_queue_io_ready(hooks)` and
+    /// `nvmet_tcp_rs_queue_sock_closed(hooks)`. Fails if the connection is already closing.
+    ///
+    /// # Safety
+    ///
+    /// `hooks` must stay alive and in place until [`Socket::detach`] with the same hooks.
+    pub(crate) unsafe fn attach_queue(&self, hooks: &SkHooks) -> Result {
+        // SAFETY: The socket is valid; the caller keeps `hooks` alive while attached.
+        to_result(unsafe { sys::nvmet_tcp_rs_sock_attach_queue(self.ptr.as_ptr(), hooks.as_ptr()) })
+    }
+
+    /// Restores the callbacks saved in `hooks`. Once this returns, none of the module's
+    /// callbacks runs for this socket any more.
+    pub(crate) fn detach(&self, hooks: &SkHooks) {
+        // SAFETY: The socket and the hooks are valid; the shim checks that they belong together.
+        unsafe { sys::nvmet_tcp_rs_sock_detach(self.ptr.as_ptr(), hooks.as_ptr()) };
+    }
+
+    /// The CPU that receives this connection's packets, or [`super::work::ANY_CPU`].
+    pub(crate) fn cpu(&self) -> i32 {
+        // SAFETY: The socket is valid.
+        unsafe { sys::nvmet_tcp_rs_sock_cpu(self.ptr.as_ptr()) }
+    }
+
+    /// Shuts both directions down; the state-change callback then starts the teardown.
+    pub(crate) fn shutdown(&self) {
+        // SAFETY: The socket is valid.
+        unsafe { sys::kernel_sock_shutdown(self.ptr.as_ptr(), sys::sock_shutdown_cmd_SHUT_RDWR) };
+    }
+
+    /// Receives into the buffers without blocking. Returns the bytes received, `Ok(0)` when
+    /// nothing is there, and `Err(ECONNRESET)` when the peer closed the connection.
+    pub(crate) fn recv(&self, iov: &mut KvecList<'_>) -> Result<usize> {
+        let len = iov.len;
+        if len == 0 {
+            return Ok(0);
+        }
+        // SAFETY: A zeroed `msghdr` is a valid empty message.
+        let mut msg: sys::msghdr = unsafe { core::mem::zeroed() };
+        // SAFETY: The socket is valid, and every kvec points to memory borrowed mutably by
+        // `iov` for its lifetime, so the receive may write there.
+        let ret = unsafe {
+            sys::kernel_recvmsg(
+                self.ptr.as_ptr(),
+                &mut msg,
+                iov.vecs.as_mut_ptr(),
+                iov.vecs.len(),
+                len,
+                sys::MSG_DONTWAIT as i32,
+            )
+        };
+        match nonblocking(ret)? {
+            0 if ret == 0 => Err(ECONNRESET),
+            n => Ok(n),
+        }
+    }
+
+    /// Sends `data` without blocking; returns the bytes sent (`0` when it would block).
+    pub(crate) fn send(&self, data: &[u8], flags: SendFlags) -> Result<usize> {
+        // SAFETY: A zeroed `msghdr` is a valid empty message.
+        let mut msg: sys::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = flags.raw();
+        let mut vec = sys::kvec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: The socket is valid and the kvec points to `data`, which `kernel_sendmsg` only
+        // reads (it copies into the socket buffer).
+        nonblocking(unsafe {
+            sys::kernel_sendmsg(self.ptr.as_ptr(), &mut msg, &mut vec, 1, data.len())
+        })
+    }
+
+    /// Sends `len` bytes at `offset` of the page of the scatterlist entry `sg` without copying:
+    /// the socket takes a reference on the page. Returns the bytes sent (`0` if it would block).
+    pub(crate) fn send_page(
+        &self,
+        sg: &sys::scatterlist,
+        offset: u32,
+        len: u32,
+        flags: SendFlags,
+    ) -> Result<usize> {
+        let bvec = sys::bio_vec {
+            bv_page: super::sg::sg_page(sg).as_ptr(),
+            bv_len: len,
+            bv_offset: sg.offset + offset,
+        };
+        // SAFETY: A zeroed `msghdr` is a valid empty message.
+        let mut msg: sys::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = flags.raw() | sys::MSG_SPLICE_PAGES;
+        // SAFETY: `msg.msg_iter` is valid for writes, and `bvec` describes live memory of a page
+        // of `sg` (`offset + len` is within the entry, checked by the caller's accounting).
+        unsafe { sys::iov_iter_bvec(&mut msg.msg_iter, sys::ITER_SOURCE, &bvec, 1, len as usize) };
+        // SAFETY: The socket is valid; with `MSG_SPLICE_PAGES` it takes page references for
+        // whatever it keeps, so the page may be freed by its owner after this returns.
+        nonblocking(unsafe { sys::sock_sendmsg(self.ptr.as_ptr(), &mut msg) })
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: We own the socket (type invariant).
+        unsafe { sys::sock_release(self.ptr.as_ptr()) };
+    }
+}
+
+/// A list of receive buffers for one [`Socket::recv`], with preallocated room so that the
+/// receive path does not allocate.
+pub(crate) struct KvecList<'a> {
+    vecs: &'a mut KVec<sys::kvec>,
+    len: usize,
+}
+
+impl<'a> KvecList<'a> {
+    /// Starts an empty list in `storage` (whose capacity bounds the number of buffers).
+    pub(crate) fn new(storage: &'a mut KVec<sys::kvec>) -> Self {
+        storage.clear();
+        Self {
+            vecs: storage,
+            len: 0,
+        }
+    }
+
+    /// Adds a buffer; returns `false` (and adds nothing) when the list is full.
+    pub(crate) fn push(&mut self, buf: &'a mut [u8]) -> bool {
+        let vec = sys::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        if self.vecs.push_within_capacity(vec).is_err() {
+            return false;
+        }
+        self.len += buf.len();
+        true
+    }
+
+    /// The total length of the buffers.
+    pub(crate) fn total(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for KvecList<'_> {
+    fn drop(&mut self) {
+        // The pointers borrowed for `'a` must not outlive the borrow in the storage.
+        self.vecs.clear();
+    }
+}

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The receive path: PDU headers into the queue's header buffer, PDU data straight into the
+//! command's pages (see [`crate::placement`]).
+
+use super::{
+    IoState,
+    Queue, //
+};
+use crate::{
+    command::{
+        Cmd,
+        Life, //
+    },
+    ffi::{
+        sg::{
+            sg_page,
+            SgBuffer, //
+        },
+        socket::KvecList,
+        sys,
+    },
+    placement::PageChunk,
+    proto::{
+        self,
+        digest::DataDigest,
+        icreq,
+        pdu::{
+            self,
+            ConnState,
+            DataPdu,
+            HostPdu,
+            Layout,
+            PduHeader, //
+        },
+        r2t::{
+            self,
+            DataPlan,
+            H2cTransfer,
+            TtagTarget, //
+        },
+        sgl::{
+            self,
+            BodyEvent,
+            Phase, //
+        },
+    },
+    stats::STATS,
+    transport::{
+        self,
+        KernelCrc, //
+    },
+};
+use kernel::{
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
+
+impl Queue {
+    /// Receives up to `budget` times; returns how many made progress.
+    pub(super) fn try_recv(&self, io: &mut IoState, budget: u32, ops: &mut u32) -> Result<u32> {
+        let mut done = 0;
+        while done < budget && !io.recv.dead {
+            let progress = match io.recv.rx.phase() {
+                Phase::Header => self.recv_header(io)?,
+                Phase::Data => self.recv_data(io)?,
+                Phase::DataDigest => self.recv_ddgst(io)?,
+            };
+            if !progress {
+                break;
+            }
+            done += 1;
+            *ops += 1;
+        }
+        Ok(done)
+    }
+
+    /// A fatal protocol error: send a C2HTermReq if the error has one, then fail.
+    fn protocol_error(&self, io: &mut IoState, err: proto::Error) -> Result<bool> {
+        STATS.protocol_errors.add(1, Relaxed);
+        pr_err!("queue {}: protocol error {:?}\n", self.idx, err);
+        if let Some((fes, fei)) = err.term() {
+            let echo = io.recv.hdr.get(..io.recv.rx.filled()).unwrap_or(&[]);
+            if let Ok(len) = pdu::encode_c2h_term_req(fes, fei, echo, &mut io.send.ctrl) {
+                io.send.ctrl_len = len;
+                io.send.ctrl_sent = 0;
+                STATS.tx_c2h_term.add(1, Relaxed);
+                // One non-blocking attempt: the connection is closed right after.
+                let _ = self.send_ctrl(io);
+            }
+        }
+        io.recv.dead = true;
+        Err(EPROTO)
+    }
+
+    fn recv_header(&self, io: &mut IoState) -> Result<bool> {
+        let filled = io.recv.rx.filled();
+        let want = io.recv.rx.remaining();
+        let n = {
+            let Some(buf) = io.recv.hdr.get_mut(filled..filled + want) else {
+                return self.protocol_error(io, proto::Error::BufferSize);
+            };
+            let mut list = KvecList::new(&mut io.recv.iov);
+            list.push(buf);
+            self.sock.recv(&mut list)?
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        let hdr = io.recv.hdr.get(..filled + n).unwrap_or(&[]);
+        match io.recv.rx.header_received(n, hdr, io.conn) {
+            Err(e) => self.protocol_error(io, e),
+            Ok(None) => Ok(true),
+            Ok(Some(layout)) => {
+                self.handle_header(io, layout)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn handle_header(&self, io: &mut IoState, layout: Layout) -> Result {
+        let hdr = io.recv.hdr.get(..layout.header_len()).unwrap_or(&[]);
+        let pdu = match HostPdu::decode::<KernelCrc>(hdr, &layout) {
+            Ok(pdu) => pdu,
+            Err(e) => {
+                if e == proto::Error::HeaderDigest {
+                    STATS.hdgst_errors.add(1, Relaxed);
+                }
+                return self.protocol_error(io, e).map(|_| ());
+            }
+        };
+        match pdu {
+            HostPdu::IcReq(req) => {
+                STATS.rx_icreq.add(1, Relaxed);
+                let neg = match icreq::negotiate(&req) {
+                    Ok(neg) => neg,
+                    Err(e) => return self.protocol_error(io, e).map(|_| ()),
+                };
+                let resp = icreq::icresp(neg);
+                io.send.ctrl_len = resp.encode(&mut io.send.ctrl).map_err(|_| EINVAL)?;
+                io.send.ctrl_sent = 0;
+                STATS.tx_icresp.add(1, Relaxed);
+                if !self.set_live() {
+                    // Teardown has started.
+                    io.recv.dead = true;
+                    return Err(ESHUTDOWN);
+                }
+                io.conn = ConnState::Live(neg);
+                Ok(())
+            }
+            HostPdu::TermReq(term) => {
+                STATS.rx_h2c_term.add(1, Relaxed);
+                pr_info!(
+                    "queue {}: host terminated the connection: FES {:#x}, FEI {:#x}\n",
+                    self.idx,
+                    term.fes,
+                    term.fei
+                );
+                io.recv.dead = true;
+                Err(ECONNRESET)
+            }
+            HostPdu::Cmd(capsule) => {
+                STATS.rx_cmd.add(1, Relaxed);
+                self.handle_cmd(io, &capsule.sqe, layout.data_len)
+            }
+            HostPdu::Data(data) => {
+                STATS.rx_h2c_data.add(1, Relaxed);
+                self.handle_h2c_data(io, &data)
+            }
+        }
+    }
+
+    /// A command capsule with `incapsule_len` bytes of data after it.
+    fn handle_cmd(&self, io: &mut IoState, sqe: &[u8; 64], incapsule_len: u32) -> Result {
+        io.recv.cmd = core::ptr::null();
+        io.recv.offset = 0;
+        io.recv.digest = DataDigest::new();
+        let Some(cmd) = self.get_cmd() else {
+            pr_err!("queue {}: more commands than the queue holds\n", self.idx);
+            return self
+                .protocol_error(io, proto::Error::PduSequence)
+                .map(|_| ());
+        };
+        // SAFETY: I/O work; the slot is free.
+        unsafe { cmd.reset() };
+        cmd.in_init.store(true, Relaxed);
+        // SAFETY: The slot is idle and in place for the queue's life; the pair is initialised.
+        let accepted = unsafe { cmd.req.init(sqe, &self.pair, self.nport, &transport::OPS) };
+        cmd.in_init.store(false, Relaxed);
+        // SAFETY: I/O work, no other command state reference alive.
+        let st = unsafe { cmd.st() };
+        st.cid = r2t::command_id(sqe);
+        if !accepted {
+            // The core completed the command already (`rejected`); skip its data, if any,
+            // then send the response.
+            st.life = Life::InitFailed;
+            if incapsule_len == 0 {
+                Self::push_send(io, cmd);
+            } else {
+                io.recv.cmd = cmd;
+            }
+            return Ok(());
+        }
+        let plan = match r2t::plan_data(sqe, incapsule_len, self.inline_data_size()) {
+            Ok(plan) => plan,
+            Err(status) => {
+                st.life = Life::Executing;
+                // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
+                unsafe { cmd.req.complete(status) };
+                return Ok(());
+            }
+        };
+        st.plan = plan;
+        if plan.is_empty() {
+            st.life = Life::Executing;
+            // SAFETY: Initialised, no data needed, executed once.
+            unsafe { cmd.req.execute() };
+            return Ok(());
+        }
+        let buf = match SgBuffer::alloc(plan.len(), crate::highmem_buffers()) {
+            Ok(buf) => buf,
+            Err(_) => {
+                st.life = Life::Executing;
+                // SAFETY: Initialised and not executed.
+                unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
+                return Ok(());
+            }
+        };
+        // SAFETY: Initialised and not executed; the buffer lives in the slot until the response
+        // has been sent.
+        unsafe { cmd.req.set_data(&buf, plan.len()) };
+        st.buf = Some(buf);
+        match plan {
+            DataPlan::InCapsule(len) => {
+                st.h2c = H2cTransfer::in_capsule(st.cid, len);
+                io.recv.cmd = cmd;
+            }
+            DataPlan::FromHost(len) => {
+                st.h2c = H2cTransfer::new(st.cid, len);
+                // The send path sends the R2T.
+                Self::push_send(io, cmd);
+            }
+            DataPlan::ToHost(_) | DataPlan::None => {
+                st.life = Life::Executing;
+                // SAFETY: Initialised, buffer in place, executed once.
+                unsafe { cmd.req.execute() };
+            }
+        }
+        Ok(())
+    }
+
+    /// An H2CData header: find the command by its transfer tag and check the data against it.
+    fn handle_h2c_data(&self, io: &mut IoState, data: &DataPdu) -> Result {
+        let cmd: &Cmd = match r2t::lookup_ttag(data.ttag, self.nr_cmds()) {
+            Ok(TtagTarget::Connect) => &self.connect,
+            Ok(TtagTarget::Slot(i)) => match self.slots().cmds.get(usize::from(i)) {
+                Some(cmd) => cmd,
+                None => return self.protocol_error(io, tag_error()).map(|_| ()),
+            },
+            Err(e) => return self.protocol_error(io, e).map(|_| ()),
+        };
+        // SAFETY: I/O work, no other command state reference alive.
+        let st = unsafe { cmd.st() };
+        // Data for a command that is not waiting for any (or has no buffer yet) is refused:
+        // the C target once dereferenced a NULL buffer here (CVE-2026-22998).
+        if st.life != Life::AwaitData || st.buf.is_none() {
+            return self.protocol_error(io, tag_error()).map(|_| ());
+        }
+        match st.h2c.accept(data) {
+            Ok(accepted) => {
+                io.recv.cmd = cmd;
+                io.recv.offset = accepted.offset;
+                io.recv.digest = DataDigest::new();
+                Ok(())
+            }
+            Err(e) => self.protocol_error(io, e).map(|_| ()),
+        }
+    }
+
+    fn recv_data(&self, io: &mut IoState) -> Result<bool> {
+        let left = io.recv.rx.remaining();
+        let cmd = io.recv.cmd;
+        // SAFETY: A non-NULL `recv.cmd` is a live command of this queue; I/O work.
+        let st = (!cmd.is_null()).then(|| unsafe { (*cmd).st() });
+        let n = match st {
+            Some(st) if st.life == Life::AwaitData => {
+                let Some(buf) = st.buf.as_ref() else {
+                    return self.protocol_error(io, proto::Error::BufferSize);
+                };
+                let offset = io.recv.offset;
+                let ddgst = io.recv.rx.layout().is_some_and(|l| l.ddgst);
+                match self.recv_into(io, buf, offset, left as u32, ddgst) {
+                    Ok(n) => n,
+                    Err(RecvError::Socket(e)) => return Err(e),
+                    Err(RecvError::Proto(e)) => return self.protocol_error(io, e),
+                }
+            }
+            // Data of a command that was refused: skip it.
+            _ => {
+                let len = left.min(io.recv.scratch.len());
+                let mut list = KvecList::new(&mut io.recv.iov);
+                list.push(&mut io.recv.scratch[..len]);
+                self.sock.recv(&mut list)?
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        // `n` is at most `left`, a `u32`.
+        io.recv.offset = io.recv.offset.wrapping_add(n as u32);
+        match io.recv.rx.body_received(n) {
+            Err(e) => self.protocol_error(io, e),
+            Ok(BodyEvent::More | BodyEvent::DataDone) => Ok(true),
+            Ok(BodyEvent::PduDone) => {
+                self.data_done(io);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Receives up to `len` bytes of data at `offset` of `buf`: lowmem pages directly through
+    /// `page_address()`, a highmem page through a local mapping. Feeds the data digest.
+    fn recv_into(
+        &self,
+        io: &mut IoState,
+        buf: &SgBuffer,
+        offset: u32,
+        len: u32,
+        ddgst: bool,
+    ) -> Result<usize, RecvError> {
+        let entries = buf.entries();
+        let chunks = || -> Result<_, RecvError> {
+            let spans = sgl::spans(entries.iter().map(|e| e.length), offset, len)?;
+            Ok(spans.filter_map(move |span| {
+                let e = entries.get(span.index)?;
+                // SAFETY: The page belongs to the command's buffer, which only the I/O work
+                // touches until the command executes; the span lies within the entry, and the
+                // entry within its page.
+                Some(unsafe {
+                    PageChunk::new(
+                        sg_page(e),
+                        (e.offset + span.offset) as usize,
+                        span.len as usize,
+                    )
+                })
+            }))
+        };
+        let mut highmem = None;
+        let mut list = KvecList::new(&mut io.recv.iov);
+        for chunk in chunks()? {
+            match chunk.direct() {
+                Some(mem) => {
+                    if !list.push(mem) {
+                        break;
+                    }
+                }
+                None => {
+                    if list.total() == 0 {
+                        highmem = Some(chunk);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(chunk) = highmem {
+            drop(list);
+            let mut map = chunk.map_local();
+            let mem = map.as_mut_slice();
+            let mut list = KvecList::new(&mut io.recv.iov);
+            list.push(mem);
+            let n = self.sock.recv(&mut list).map_err(RecvError::Socket)?;
+            drop(list);
+            if ddgst {
+                io.recv
+                    .digest
+                    .update(map.as_mut_slice().get(..n).unwrap_or(&[]));
+            }
+            STATS.bytes_highmem.add(n as u64, Relaxed);
+            return Ok(n);
+        }
+        let n = self.sock.recv(&mut list).map_err(RecvError::Socket)?;
+        drop(list);
+        if ddgst && n > 0 {
+            // `n` is at most `len`.
+            let spans = sgl::spans(entries.iter().map(|e| e.length), offset, n as u32)?;
+            for span in spans {
+                let Some(e) = entries.get(span.index) else {
+                    continue;
+                };
+                // SAFETY: As above.
+                let chunk = unsafe {
+                    PageChunk::new(
+                        sg_page(e),
+                        (e.offset + span.offset) as usize,
+                        span.len as usize,
+                    )
+                };
+                if let Some(mem) = chunk.direct() {
+                    io.recv.digest.update(mem);
+                }
+            }
+        }
+        STATS.bytes_direct.add(n as u64, Relaxed);
+        Ok(n)
+    }
+
+    fn recv_ddgst(&self, io: &mut IoState) -> Result<bool> {
+        let filled = io.recv.rx.filled();
+        let want = io.recv.rx.remaining();
+        let n = {
+            let Some(buf) = io.recv.ddgst.get_mut(filled..filled + want) else {
+                return self.protocol_error(io, proto::Error::BufferSize);
+            };
+            let mut list = KvecList::new(&mut io.recv.iov);
+            list.push(buf);
+            self.sock.recv(&mut list)?
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        match io.recv.rx.body_received(n) {
+            Err(e) => self.protocol_error(io, e),
+            Ok(BodyEvent::PduDone) => {
+                let cmd = io.recv.cmd;
+                if !cmd.is_null() && !io.recv.digest.matches(io.recv.ddgst) {
+                    // SAFETY: I/O work; `cmd` is a live command of this queue.
+                    let st = unsafe { (*cmd).st() };
+                    if st.life == Life::AwaitData {
+                        STATS.ddgst_errors.add(1, Relaxed);
+                        pr_warn!(
+                            "queue {}: data digest error on command {}: failing it\n",
+                            self.idx,
+                            st.cid
+                        );
+                        st.data_error = true;
+                    }
+                }
+                self.data_done(io);
+                Ok(true)
+            }
+            Ok(_) => Ok(true),
+        }
+    }
+
+    /// The data of a PDU (and its digest) is in.
+    fn data_done(&self, io: &mut IoState) {
+        let cmd = core::mem::replace(&mut io.recv.cmd, core::ptr::null());
+        io.recv.digest = DataDigest::new();
+        if cmd.is_null() {
+            return;
+        }
+        // SAFETY: A live command of this queue.
+        let cmd = unsafe { &*cmd };
+        // SAFETY: I/O work, no other command state reference alive.
+        let st = unsafe { cmd.st() };
+        match st.life {
+            // The refused command's data is skipped: now send its response.
+            Life::InitFailed => Self::push_send(io, cmd),
+            Life::AwaitData if st.h2c.is_complete() => {
+                st.life = Life::Executing;
+                if st.data_error {
+                    // SAFETY: Initialised and not executed.
+                    unsafe { cmd.req.complete(sys::NVME_SC_TRANSIENT_TR_ERR as u16) };
+                } else {
+                    // SAFETY: Initialised, all data in place, executed once.
+                    unsafe { cmd.req.execute() };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The error for a transfer tag that names no command waiting for data.
+fn tag_error() -> proto::Error {
+    proto::Error::InvalidHeaderField(pdu::OFF_TTAG)
+}
+
+/// Why a data receive failed.
+enum RecvError {
+    Socket(Error),
+    Proto(proto::Error),
+}
+
+impl From<proto::Error> for RecvError {
+    fn from(e: proto::Error) -> Self {
+        Self::Proto(e)
+    }
+}

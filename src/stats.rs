@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Global statistics, shown in `/sys/kernel/debug/nvmet_tcp_rs/stats`.
+
+use core::fmt;
+use kernel::{
+    debugfs::Writer,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+};
+
+/// A counter.
+pub(crate) type Counter = Atomic<u64>;
+
+/// The counters; updated with relaxed atomics, read as a snapshot that may tear across fields.
+pub(crate) struct Stats {
+    /// Data bytes received straight into lowmem pages through `page_address()`.
+    pub(crate) bytes_direct: Counter,
+    /// Data bytes received into highmem pages through a local mapping.
+    pub(crate) bytes_highmem: Counter,
+    /// Data bytes sent.
+    pub(crate) bytes_sent: Counter,
+    /// PDUs received, per type.
+    pub(crate) rx_icreq: Counter,
+    pub(crate) rx_cmd: Counter,
+    pub(crate) rx_h2c_data: Counter,
+    pub(crate) rx_h2c_term: Counter,
+    /// PDUs sent, per type.
+    pub(crate) tx_icresp: Counter,
+    pub(crate) tx_rsp: Counter,
+    pub(crate) tx_c2h_data: Counter,
+    pub(crate) tx_r2t: Counter,
+    pub(crate) tx_c2h_term: Counter,
+    /// Header digest errors (fatal for the connection).
+    pub(crate) hdgst_errors: Counter,
+    /// Data digest errors (fatal for the command only).
+    pub(crate) ddgst_errors: Counter,
+    /// Other protocol errors.
+    pub(crate) protocol_errors: Counter,
+    /// Connections accepted since load.
+    pub(crate) conn_accepted: Counter,
+    /// Connections not yet released.
+    pub(crate) conn_active: Counter,
+}
+
+/// The module's statistics.
+pub(crate) static STATS: Stats = Stats {
+    bytes_direct: Atomic::new(0),
+    bytes_highmem: Atomic::new(0),
+    bytes_sent: Atomic::new(0),
+    rx_icreq: Atomic::new(0),
+    rx_cmd: Atomic::new(0),
+    rx_h2c_data: Atomic::new(0),
+    rx_h2c_term: Atomic::new(0),
+    tx_icresp: Atomic::new(0),
+    tx_rsp: Atomic::new(0),
+    tx_c2h_data: Atomic::new(0),
+    tx_r2t: Atomic::new(0),
+    tx_c2h_term: Atomic::new(0),
+    hdgst_errors: Atomic::new(0),
+    ddgst_errors: Atomic::new(0),
+    protocol_errors: Atomic::new(0),
+    conn_accepted: Atomic::new(0),
+    conn_active: Atomic::new(0),
+};
+
+/// The debugfs view of [`STATS`], one `name value` line per counter.
+pub(crate) struct StatsFile;
+
+impl Writer for StatsFile {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &STATS;
+        let rows: [(&str, &Counter); 17] = [
+            ("bytes_placed_page_address", &s.bytes_direct),
+            ("bytes_placed_highmem_guard", &s.bytes_highmem),
+            ("bytes_sent", &s.bytes_sent),
+            ("rx_icreq", &s.rx_icreq),
+            ("rx_capsule_cmd", &s.rx_cmd),
+            ("rx_h2c_data", &s.rx_h2c_data),
+            ("rx_h2c_term_req", &s.rx_h2c_term),
+            ("tx_icresp", &s.tx_icresp),
+            ("tx_capsule_resp", &s.tx_rsp),
+            ("tx_c2h_data", &s.tx_c2h_data),
+            ("tx_r2t", &s.tx_r2t),
+            ("tx_c2h_term_req", &s.tx_c2h_term),
+            ("header_digest_errors", &s.hdgst_errors),
+            ("data_digest_errors", &s.ddgst_errors),
+            ("protocol_errors", &s.protocol_errors),
+            ("connections_accepted", &s.conn_accepted),
+            ("connections_active", &s.conn_active),
+        ];
+        for (name, counter) in rows {
+            writeln!(f, "{name} {}", counter.load(Relaxed))?;
+        }
+        Ok(())
+    }
+}
