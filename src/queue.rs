@@ -90,6 +90,8 @@ struct RecvSide {
     digest: DataDigest<KernelCrc>,
     /// The received data digest.
     ddgst: [u8; 4],
+    /// How much of the header buffer holds the current PDU's header, for a C2HTermReq.
+    echo: usize,
     /// A fatal error happened: nothing more is received.
     dead: bool,
     /// Storage for receive buffer lists.
@@ -226,6 +228,7 @@ impl Queue {
                         offset: 0,
                         digest: DataDigest::new(),
                         ddgst: [0; 4],
+                        echo: 0,
                         dead: false,
                         iov,
                         scratch: [0; 256],

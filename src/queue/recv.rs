@@ -75,12 +75,13 @@ impl Queue {
         Ok(done)
     }
 
-    /// A fatal protocol error: send a C2HTermReq if the error has one, then fail.
+    /// A fatal protocol error: send a C2HTermReq echoing the header of the PDU in error (as
+    /// much of it as arrived) if the error has one, then fail.
     fn protocol_error(&self, io: &mut IoState, err: proto::Error) -> Result<bool> {
         STATS.protocol_errors.add(1, Relaxed);
         pr_err!("queue {}: protocol error {:?}\n", self.idx, err);
         if let Some((fes, fei)) = err.term() {
-            let echo = io.recv.hdr.get(..io.recv.rx.filled()).unwrap_or(&[]);
+            let echo = io.recv.hdr.get(..io.recv.echo).unwrap_or(&[]);
             if let Ok(len) = pdu::encode_c2h_term_req(fes, fei, echo, &mut io.send.ctrl) {
                 io.send.ctrl_len = len;
                 io.send.ctrl_sent = 0;
@@ -107,6 +108,7 @@ impl Queue {
         if n == 0 {
             return Ok(false);
         }
+        io.recv.echo = filled + n;
         let hdr = io.recv.hdr.get(..filled + n).unwrap_or(&[]);
         match io.recv.rx.header_received(n, hdr, io.conn) {
             Err(e) => self.protocol_error(io, e),
@@ -119,6 +121,8 @@ impl Queue {
     }
 
     fn handle_header(&self, io: &mut IoState, layout: Layout) -> Result {
+        // Errors about this PDU, also in its data, echo its whole header.
+        io.recv.echo = layout.header_len();
         let hdr = io.recv.hdr.get(..layout.header_len()).unwrap_or(&[]);
         let pdu = match HostPdu::decode::<KernelCrc>(hdr, &layout) {
             Ok(pdu) => pdu,
@@ -201,7 +205,7 @@ impl Queue {
             }
             return Ok(());
         }
-        let plan = match r2t::plan_data(sqe, incapsule_len, self.inline_data_size()) {
+        let plan = match r2t::plan_data(sqe, incapsule_len, self.incapsule_limit(sqe)) {
             Ok(plan) => plan,
             Err(status) => {
                 st.life = Life::Executing;
@@ -247,6 +251,19 @@ impl Queue {
             }
         }
         Ok(())
+    }
+
+    /// The most in-capsule data a command may carry. The admin queue's capsules are 8 KiB
+    /// whatever the port says, and hosts send Fabrics commands (Connect) in-capsule up to that
+    /// on every queue: the C target refuses those when `inline_data_size` is 0.
+    fn incapsule_limit(&self, sqe: &[u8; 64]) -> u32 {
+        const ADMIN_CAPSULE_DATA: u32 = 8192;
+        let port = self.inline_data_size();
+        if sqe[0] == r2t::NVME_FABRICS_COMMAND || self.pair.qid() == 0 {
+            port.max(ADMIN_CAPSULE_DATA)
+        } else {
+            port
+        }
     }
 
     /// An H2CData header: find the command by its transfer tag and check the data against it.
