@@ -3,7 +3,8 @@
 
 # Everything built or downloaded lives outside the repository.
 CACHE=${NVMET_RS_CACHE:-/var/cache/nvmet-tcp-rs}
-RUST_TOOLCHAIN=1.95.0
+# The rustc the kernels and the module are built with: the one rust-toolchain.toml pins.
+RUST_TOOLCHAIN=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../rust-toolchain.toml")
 RUST_LIB_SRC=${RUST_LIB_SRC:-/usr/lib/rustlib/src/rust/library}
 LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 export RUST_LIB_SRC LIBCLANG_PATH

@@ -230,19 +230,36 @@ impl Socket {
     /// nothing is there, and `Err(ECONNRESET)` when the peer closed the connection.
     pub(crate) fn recv(&self, iov: &mut KvecList<'_>) -> Result<usize> {
         let len = iov.len;
+        // SAFETY: Every kvec points to memory borrowed mutably by `iov` for its lifetime.
+        unsafe { self.recv_raw(iov.vecs.as_mut_ptr(), iov.vecs.len(), len) }
+    }
+
+    /// Receives into one buffer without blocking, like [`Socket::recv`].
+    pub(crate) fn recv_slice(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut vec = sys::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: The kvec points to `buf`, borrowed mutably for the call.
+        unsafe { self.recv_raw(&mut vec, 1, buf.len()) }
+    }
+
+    /// # Safety
+    ///
+    /// `vecs` must point to `nr` kvecs describing `len` bytes of writable memory.
+    unsafe fn recv_raw(&self, vecs: *mut sys::kvec, nr: usize, len: usize) -> Result<usize> {
         if len == 0 {
             return Ok(0);
         }
         // SAFETY: A zeroed `msghdr` is a valid empty message.
         let mut msg: sys::msghdr = unsafe { core::mem::zeroed() };
-        // SAFETY: The socket is valid, and every kvec points to memory borrowed mutably by
-        // `iov` for its lifetime, so the receive may write there.
+        // SAFETY: The socket is valid, and the caller guarantees the kvecs are writable.
         let ret = unsafe {
             sys::kernel_recvmsg(
                 self.ptr.as_ptr(),
                 &mut msg,
-                iov.vecs.as_mut_ptr(),
-                iov.vecs.len(),
+                vecs,
+                nr,
                 len,
                 sys::MSG_DONTWAIT as i32,
             )

@@ -97,14 +97,10 @@ impl Queue {
     fn recv_header(&self, io: &mut IoState) -> Result<bool> {
         let filled = io.recv.rx.filled();
         let want = io.recv.rx.remaining();
-        let n = {
-            let Some(buf) = io.recv.hdr.get_mut(filled..filled + want) else {
-                return self.protocol_error(io, proto::Error::BufferSize);
-            };
-            let mut list = KvecList::new(&mut io.recv.iov);
-            list.push(buf);
-            self.sock.recv(&mut list)?
+        let Some(buf) = io.recv.hdr.get_mut(filled..filled + want) else {
+            return self.protocol_error(io, proto::Error::BufferSize);
         };
+        let n = self.sock.recv_slice(buf)?;
         if n == 0 {
             return Ok(false);
         }
@@ -315,9 +311,7 @@ impl Queue {
             // Data of a command that was refused: skip it.
             _ => {
                 let len = left.min(io.recv.scratch.len());
-                let mut list = KvecList::new(&mut io.recv.iov);
-                list.push(&mut io.recv.scratch[..len]);
-                self.sock.recv(&mut list)?
+                self.sock.recv_slice(&mut io.recv.scratch[..len])?
             }
         };
         if n == 0 {
@@ -382,11 +376,10 @@ impl Queue {
         if let Some(chunk) = highmem {
             drop(list);
             let mut map = chunk.map_local();
-            let mem = map.as_mut_slice();
-            let mut list = KvecList::new(&mut io.recv.iov);
-            list.push(mem);
-            let n = self.sock.recv(&mut list).map_err(RecvError::Socket)?;
-            drop(list);
+            let n = self
+                .sock
+                .recv_slice(map.as_mut_slice())
+                .map_err(RecvError::Socket)?;
             if ddgst {
                 io.recv
                     .digest
@@ -424,14 +417,10 @@ impl Queue {
     fn recv_ddgst(&self, io: &mut IoState) -> Result<bool> {
         let filled = io.recv.rx.filled();
         let want = io.recv.rx.remaining();
-        let n = {
-            let Some(buf) = io.recv.ddgst.get_mut(filled..filled + want) else {
-                return self.protocol_error(io, proto::Error::BufferSize);
-            };
-            let mut list = KvecList::new(&mut io.recv.iov);
-            list.push(buf);
-            self.sock.recv(&mut list)?
+        let Some(buf) = io.recv.ddgst.get_mut(filled..filled + want) else {
+            return self.protocol_error(io, proto::Error::BufferSize);
         };
+        let n = self.sock.recv_slice(buf)?;
         if n == 0 {
             return Ok(false);
         }
