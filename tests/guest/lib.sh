@@ -207,7 +207,7 @@ nvmf_cli_opts() {
 	echo "$NVMF_OPTS" | tr ',' '\n' | while IFS='=' read -r _k _v; do
 		case $_k in
 		'') ;;
-		hdr_digest | data_digest | disable_sqflow | duplicate_connect) echo "--$(echo "$_k" | tr _ -)" ;;
+		hdr_digest | data_digest | disable_sqflow) echo "--$(echo "$_k" | tr _ -)" ;;
 		*) echo "--$(echo "$_k" | tr _ -)=$_v" ;;
 		esac
 	done

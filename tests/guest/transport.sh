@@ -123,10 +123,11 @@ io_case ipv6 ::1 4426 "nr_io_queues=2" light
 
 # --- two hosts in parallel -------------------------------------------------------------------
 kmsg "case hosts"
-c1=$(connect 127.0.0.1 4420 "hostnqn=$host1,nr_io_queues=2") || exit 1
+# Through /dev/nvme-fabrics: nvme-cli 2.3 refuses a second controller to the same address
+# even with --duplicate-connect. Each host has its own NQN and host ID.
+c1=$(NVMF_CONNECT=raw connect 127.0.0.1 4420 "hostnqn=$host1,hostid=${host1##*:},nr_io_queues=2") || exit 1
 ctrls="$ctrls $c1"
-# nvme-cli refuses a second controller to the same address unless told otherwise.
-c2=$(connect 127.0.0.1 4420 "hostnqn=$host2,nr_io_queues=2,duplicate_connect") || exit 1
+c2=$(NVMF_CONNECT=raw connect 127.0.0.1 4420 "hostnqn=$host2,hostid=${host2##*:},nr_io_queues=2") || exit 1
 ctrls="$ctrls $c2"
 d1=$(nvme_ns_dev "$c1" 1) || exit 1
 d2=$(nvme_ns_dev "$c2" 1) || exit 1
