@@ -92,7 +92,11 @@ pub(crate) fn add(nport: PortRef) -> Result {
     let ptr = KBox::into_raw(port);
     // SAFETY: Leaked above; reclaimed only by `remove`.
     let port = unsafe { &*ptr };
-    port.accept_work.init(accept_work_fn);
+    port.accept_work.init(
+        accept_work_fn,
+        c"nvmet_tcp_rs accept_work",
+        kernel::static_lock_class!(),
+    );
     port.nport.set_private(ptr.cast());
     // SAFETY: The hooks stay in place until `remove` detaches them.
     unsafe { port.sock.attach_listener(&port.hooks) };

@@ -251,8 +251,16 @@ impl Queue {
         // by the release work.
         let q = unsafe { &*ptr };
         q.connect.queue.store(ptr.cast_const(), Relaxed);
-        q.io_work.init(io_work_fn);
-        q.release_work.init(release_work_fn);
+        q.io_work.init(
+            io_work_fn,
+            c"nvmet_tcp_rs io_work",
+            kernel::static_lock_class!(),
+        );
+        q.release_work.init(
+            release_work_fn,
+            c"nvmet_tcp_rs release_work",
+            kernel::static_lock_class!(),
+        );
         // SAFETY: The pair is in its final place; initialised once.
         if let Err(e) = unsafe { q.pair.init() } {
             // SAFETY: Nothing else knows the queue yet.

@@ -188,11 +188,6 @@ struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void)
 	return alloc_workqueue("nvmet_tcp_rs_wq", WQ_MEM_RECLAIM | WQ_HIGHPRI | WQ_PERCPU, 0);
 }
 
-void nvmet_tcp_rs_init_work(struct work_struct *work, work_func_t func)
-{
-	INIT_WORK(work, func);
-}
-
 bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head)
 {
 	return llist_add(node, head);

@@ -42,7 +42,6 @@ bool nvmet_tcp_rs_addr_is_any(struct sockaddr_storage *addr);
 int nvmet_tcp_rs_addr_format(char *buf, size_t len, const struct sockaddr_storage *addr);
 
 struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
-void nvmet_tcp_rs_init_work(struct work_struct *work, work_func_t func);
 
 bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head);
 struct llist_node *nvmet_tcp_rs_llist_del_all(struct llist_head *head);

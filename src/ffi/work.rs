@@ -9,6 +9,7 @@ use super::sys;
 use core::ptr::NonNull;
 use kernel::{
     prelude::*,
+    sync::LockClassKey,
     types::Opaque, //
 };
 
@@ -29,11 +30,21 @@ impl RawWork {
         Self(Opaque::uninit())
     }
 
-    /// Initialises the work item to run `func`.
-    pub(crate) fn init(&self, func: WorkFn) {
+    /// Initialises the work item to run `func`. `name` and `key` are its lockdep class: each
+    /// kind of work needs its own, as each `INIT_WORK()` call site has in C, or flushing one
+    /// kind of work from another looks like recursive locking.
+    pub(crate) fn init(&self, func: WorkFn, name: &'static CStr, key: Pin<&'static LockClassKey>) {
         // SAFETY: The pointer is valid for writes; nobody can have queued an uninitialised
-        // work item, so nobody else accesses it now.
-        unsafe { sys::nvmet_tcp_rs_init_work(self.0.get(), Some(func)) };
+        // work item, so nobody else accesses it now. `name` and `key` are static.
+        unsafe {
+            sys::init_work_with_key(
+                self.0.get(),
+                Some(func),
+                false,
+                name.as_char_ptr(),
+                key.as_ptr(),
+            )
+        };
     }
 
     /// Queues the work item on `wq`, preferably on `cpu`; no-op when it is already pending.
