@@ -6,8 +6,9 @@
 # Malformed PDUs from the network (tests/guest/badpdu.py, one connection per case: PDUs out
 # of sequence, bad header fields, a header digest error, unsolicited H2CData, a termination
 # request) must each end only their own connection: nvmet_tcp_rs answers with a C2HTermReq
-# carrying the right fatal error status first, nvmet_tcp just closes. Meanwhile a real host
-# stays connected, and its I/O is verified afterwards. Needs python3 (x86_64 guest).
+# carrying the right fatal error status first, nvmet_tcp just closes (or ignores some). A
+# Write with a wrong data digest must fail only that command on nvmet_tcp_rs. Meanwhile a real
+# host stays connected, and its I/O is verified afterwards. Needs python3 (x86_64 guest).
 ME=bad-input
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,7 +43,7 @@ dev=$(nvme_ns_dev "$ctrl" 1) || exit 1
 expect=
 [ "$transport" = nvmet_tcp_rs ] && expect=--expect-term
 kmsg "malformed PDUs"
-python3 "$(dirname "$0")/badpdu.py" 127.0.0.1 4420 $expect || die "a malformed PDU was not handled as expected"
+python3 "$(dirname "$0")/badpdu.py" 127.0.0.1 4420 "$nqn" $expect || die "a malformed PDU was not handled as expected"
 
 kmsg "the real host still works"
 verify_io_plan "$dev" $ram "$tmp" light || die "the connected host's I/O failed after the bad input"

@@ -7,7 +7,13 @@ carrying the expected fatal error status (FES) first where the case has one. Wit
 (nvmet_tcp, which has no C2HTermReq and ignores some of these) each case only reports what
 the target did.
 
-Usage: badpdu.py HOST PORT [--expect-term]. Prints one line per case; exits 1 on a failure.
+Then the data digest case: a real controller (admin Connect, CC.EN through Property Set, an
+I/O queue with data digests) gets a Write whose data digest is wrong. nvmet_tcp_rs must fail
+only that command (Transient Transport Error) and then complete a correct Write on the same
+connection; nvmet_tcp closes the connection, which is reported.
+
+Usage: badpdu.py HOST PORT SUBNQN [--expect-term]. Prints one line per case; exits 1 on a
+failure.
 """
 import socket
 import struct
@@ -111,16 +117,109 @@ def run_case(host, port, name, payload, fes, expect_term):
     return f"ok {name}: C2HTermReq FES {got_fes:#x} FEI {fei}, then closed"
 
 
+HOSTNQN = b"nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-0000000000dd"
+SC_TRANSIENT_TR_ERR = 0x22
+
+
+def recv_exact(s, n):
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(got)} of {n} bytes")
+        got += chunk
+    return got
+
+
+def incapsule_sqe(opcode, cid, length, nsid=0, fctype=None, tail=b""):
+    """An SQE with an in-capsule (offset) SGL of `length` bytes; `tail` is bytes 40..63."""
+    b4 = struct.pack("<BxxxI", fctype, 0)[:4] if fctype is not None else struct.pack("<I", nsid)
+    # Flags 0x40: the data pointer is an SGL (NVME_CMD_SGL_METABUF), as fabrics require.
+    sqe = struct.pack("<BBH", opcode, 0x40, cid) + b4 + bytes(16)
+    sqe += struct.pack("<QIBBBB", 0, length, 0, 0, 0, 0x01)
+    return sqe + tail + bytes(24 - len(tail))
+
+
+def command(s, sqe, data=b"", ddgst=False, corrupt=False):
+    """Sends a command capsule and returns the status of its response (without phase bit)."""
+    plen = 72 + len(data) + (4 if ddgst and data else 0)
+    flags = 0x2 if ddgst and data else 0
+    pdu = hdr(0x4, flags, 72, 72 if data else 0, plen) + sqe + data
+    if ddgst and data:
+        digest = crc32c(data) ^ (0xFFFFFFFF if corrupt else 0)
+        pdu += struct.pack("<I", digest)
+    s.sendall(pdu)
+    rsp = recv_exact(s, 24)
+    if rsp[0] != 0x5:
+        raise ConnectionError(f"expected a response capsule, got {rsp.hex()}")
+    result, status = struct.unpack_from("<I", rsp, 8)[0], struct.unpack_from("<H", rsp, 22)[0]
+    return status >> 1, result
+
+
+def queue(host, port, ddgst):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(icreq(digest=2 if ddgst else 0))
+    if recv_exact(s, 128)[0] != 0x1:
+        raise ConnectionError("no ICResp")
+    return s
+
+
+def connect_data(subnqn, cntlid):
+    return bytes(16) + struct.pack("<H", cntlid) + bytes(238) + subnqn.ljust(256, b"\0") + HOSTNQN.ljust(256, b"\0") + bytes(256)
+
+
+def ddgst_case(host, port, subnqn, strict):
+    name = "data-digest-error"
+    admin = io = None
+    try:
+        admin = queue(host, port, ddgst=False)
+        tail = struct.pack("<HHHBxI", 0, 0, 31, 0, 0)
+        status, result = command(admin, incapsule_sqe(0x7F, 1, 1024, fctype=1, tail=tail), connect_data(subnqn, 0xFFFF))
+        if status:
+            return f"FAIL {name}: admin Connect status {status:#x}"
+        cntlid = result & 0xFFFF
+        # Property Set CC: EN, IOSQES 6, IOCQES 4.
+        prop = struct.pack("<BBH", 0x7F, 0x40, 2) + struct.pack("<B", 0) + bytes(35) + struct.pack("<BxxxIQ", 0, 0x14, 0x00460001) + bytes(8)
+        status, _ = command(admin, prop)
+        if status:
+            return f"FAIL {name}: Property Set CC status {status:#x}"
+        io = queue(host, port, ddgst=True)
+        tail = struct.pack("<HHHBxI", 0, 1, 31, 0, 0)
+        status, _ = command(io, incapsule_sqe(0x7F, 1, 1024, fctype=1, tail=tail), connect_data(subnqn, cntlid), ddgst=True)
+        if status:
+            return f"FAIL {name}: I/O Connect status {status:#x}"
+        write = incapsule_sqe(0x01, 2, 512, nsid=1, tail=struct.pack("<QI", 0, 0))
+        try:
+            status, _ = command(io, write, bytes(range(256)) * 2, ddgst=True, corrupt=True)
+        except (ConnectionError, OSError) as e:
+            if strict:
+                return f"FAIL {name}: the connection ended on a data digest error ({e})"
+            return f"seen {name}: the connection ended on a data digest error"
+        if status != SC_TRANSIENT_TR_ERR:
+            return f"FAIL {name}: Write with a bad data digest got status {status:#x}"
+        status, _ = command(io, write, bytes(range(256)) * 2, ddgst=True)
+        if status:
+            return f"FAIL {name}: the next Write on the same connection got status {status:#x}"
+        return f"ok {name}: only the command failed (Transient Transport Error); the next Write succeeded"
+    except (ConnectionError, OSError) as e:
+        return f"FAIL {name}: {e}"
+    finally:
+        for s in (io, admin):
+            if s:
+                s.close()
+
+
 def main():
-    host, port = sys.argv[1], int(sys.argv[2])
-    expect_term = "--expect-term" in sys.argv[3:]
+    host, port, subnqn = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+    expect_term = "--expect-term" in sys.argv[4:]
     failed = 0
-    for name, payload, fes in CASES:
-        line = run_case(host, port, name, payload, fes, expect_term)
+    lines = [run_case(host, port, name, payload, fes, expect_term) for name, payload, fes in CASES]
+    lines.append(ddgst_case(host, port, subnqn, expect_term))
+    for line in lines:
         print(f"badpdu: {line}", flush=True)
         failed += line.startswith("FAIL")
     if expect_term:
-        print(f"badpdu: {len(CASES) - failed} passed, {failed} failed")
+        print(f"badpdu: {len(lines) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 
