@@ -60,6 +60,14 @@ impl Port {
 
 /// `add_port`: starts listening on the port's address.
 pub(crate) fn add(nport: PortRef) -> Result {
+    if nport.wants_tls() {
+        // Serving such a port in plaintext would silently drop what the operator asked for.
+        pr_err!(
+            "port {}: TLS is not supported by nvmet_tcp_rs\n",
+            nport.portid()
+        );
+        return Err(EOPNOTSUPP);
+    }
     let addr = match SockAddr::parse(nport.adrfam(), nport.traddr(), nport.trsvcid()) {
         Ok(addr) => addr,
         Err(e) => {

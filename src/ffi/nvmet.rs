@@ -97,6 +97,14 @@ impl PortRef {
         cstr_field(&self.get().disc_addr.trsvcid)
     }
 
+    /// Whether the port asks for TLS (`addr_tsas` set to a TLS version).
+    pub(crate) fn wants_tls(&self) -> bool {
+        // SAFETY: For a TCP port the transport-specific address subtype is the `tcp` member.
+        let sectype = unsafe { self.get().disc_addr.tsas.tcp.as_ref().sectype };
+        u32::from(sectype) == sys::NVMF_TCP_SECTYPE_TLS12
+            || u32::from(sectype) == sys::NVMF_TCP_SECTYPE_TLS13
+    }
+
     /// The maximum in-capsule data size; the core sets it before `add_port` (-1 = unset).
     pub(crate) fn inline_data_size(&self) -> i32 {
         self.get().inline_data_size
