@@ -124,7 +124,7 @@ struct IoState {
 
 /// The command slots, installed once by the Connect command.
 struct Slots {
-    cmds: KVec<Cmd>,
+    cmds: KVVec<Cmd>,
     /// Free list, linked through `CmdState::next`.
     free: *const Cmd,
 }
@@ -216,7 +216,7 @@ impl Queue {
                 idx: NEXT_IDX.fetch_add(1, Relaxed),
                 connect: Cmd::new(core::ptr::null(), CONNECT_TTAG),
                 slots: UnsafeCell::new(Slots {
-                    cmds: KVec::new(),
+                    cmds: KVVec::new(),
                     free: core::ptr::null(),
                 }),
                 io: UnsafeCell::new(IoState {
@@ -592,7 +592,7 @@ pub(crate) unsafe fn install_queue(sq: *mut sys::nvmet_sq) -> u16 {
         return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
     }
     let nr = usize::from(pair.size()) * 2;
-    let mut cmds = match KVec::with_capacity(nr, GFP_KERNEL) {
+    let mut cmds = match KVVec::with_capacity(nr, GFP_KERNEL) {
         Ok(v) => v,
         Err(_) => return sys::NVME_SC_INTERNAL as u16,
     };
