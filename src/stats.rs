@@ -92,8 +92,36 @@ impl Writer for StatsFile {
             ("connections_active", &s.conn_active),
         ];
         for (name, counter) in rows {
-            writeln!(f, "{name} {}", counter.load(Relaxed))?;
+            write!(f, "{name} ")?;
+            write_u64(f, counter.load(Relaxed))?;
+            writeln!(f)?;
         }
         Ok(())
     }
+}
+
+/// Writes `v` in decimal with 32-bit arithmetic only: on 32-bit ARM the kernel has no 64-bit
+/// division for Rust (`__aeabi_uldivmod` is a BUG stub), which `Display for u64` would call.
+fn write_u64(f: &mut fmt::Formatter<'_>, mut v: u64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    loop {
+        // Long division by 10 over 16-bit limbs, most significant first.
+        let mut rem = 0u32;
+        let mut q = 0u64;
+        for shift in [48u32, 32, 16, 0] {
+            let cur = (rem << 16) | ((v >> shift) as u32 & 0xffff);
+            q |= u64::from(cur / 10) << shift;
+            rem = cur % 10;
+        }
+        n -= 1;
+        // `rem` is a decimal digit.
+        digits[n] = b'0' + rem as u8;
+        v = q;
+        if v == 0 {
+            break;
+        }
+    }
+    // The digits are ASCII.
+    f.write_str(core::str::from_utf8(&digits[n..]).unwrap_or("?"))
 }

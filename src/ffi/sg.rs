@@ -13,8 +13,8 @@ use kernel::prelude::*;
 ///
 /// # Invariants
 ///
-/// `sg` points to an array of `nents` initialised entries allocated by `sgl_alloc()` and freed
-/// on drop; every entry has a page.
+/// `sg` points to an array of `nents` initialised entries, each with a page of its own,
+/// allocated like `sgl_alloc()` does and freed with `sgl_free()` on drop.
 pub(crate) struct SgBuffer {
     sg: NonNull<sys::scatterlist>,
     nents: u32,
@@ -26,14 +26,11 @@ unsafe impl Send for SgBuffer {}
 impl SgBuffer {
     /// Allocates pages for `len` bytes, from highmem if `highmem` is set.
     pub(crate) fn alloc(len: u32, highmem: bool) -> Result<Self> {
-        let mut gfp = sys::GFP_KERNEL | sys::__GFP_NOWARN;
-        if highmem {
-            gfp |= sys::__GFP_HIGHMEM;
-        }
         let mut nents = 0u32;
         // SAFETY: `nents` is valid for writes.
-        let sg = unsafe { sys::sgl_alloc(u64::from(len), gfp, &mut nents) };
-        // INVARIANT: `sgl_alloc` returns NULL or a flat array of `nents` entries with pages.
+        let sg = unsafe { sys::nvmet_tcp_rs_sgl_alloc(len, highmem, &mut nents) };
+        // INVARIANT: The shim returns NULL or a flat array of `nents` entries with pages, which
+        // `sgl_free` frees.
         Ok(Self {
             sg: NonNull::new(sg).ok_or(ENOMEM)?,
             nents,

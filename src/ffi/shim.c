@@ -5,6 +5,7 @@
  * Everything else is in Rust (src/ffi.rs and the modules that use it).
  */
 #include <linux/highmem.h>
+#include <linux/slab.h>
 #include <linux/inet.h>
 #include <linux/nvme.h>
 #include <net/inet_sock.h>
@@ -196,6 +197,37 @@ bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head)
 struct llist_node *nvmet_tcp_rs_llist_del_all(struct llist_head *head)
 {
 	return llist_del_all(head);
+}
+
+/*
+ * sgl_alloc() with the pages from highmem if asked: sgl_alloc() passes its gfp to kmalloc()
+ * for the table too, which must not get __GFP_HIGHMEM. Freed with sgl_free().
+ */
+struct scatterlist *nvmet_tcp_rs_sgl_alloc(unsigned int len, bool highmem, unsigned int *nents)
+{
+	const gfp_t gfp = GFP_KERNEL | __GFP_NOWARN;
+	unsigned int n = DIV_ROUND_UP(len, PAGE_SIZE), i;
+	struct scatterlist *sgl, *sg;
+
+	if (!n)
+		return NULL;
+	sgl = kmalloc_array(n, sizeof(*sgl), gfp);
+	if (!sgl)
+		return NULL;
+	sg_init_table(sgl, n);
+	for_each_sg(sgl, sg, n, i) {
+		unsigned int elen = min_t(unsigned int, len, PAGE_SIZE);
+		struct page *page = alloc_page(gfp | (highmem ? __GFP_HIGHMEM : 0));
+
+		if (!page) {
+			sgl_free_n_order(sgl, i, 0);
+			return NULL;
+		}
+		sg_set_page(sg, page, elen, 0);
+		len -= elen;
+	}
+	*nents = n;
+	return sgl;
 }
 
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg)

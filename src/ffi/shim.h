@@ -46,6 +46,7 @@ struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
 bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head);
 struct llist_node *nvmet_tcp_rs_llist_del_all(struct llist_head *head);
 
+struct scatterlist *nvmet_tcp_rs_sgl_alloc(unsigned int len, bool highmem, unsigned int *nents);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
 void *nvmet_tcp_rs_page_address(struct page *page);
 bool nvmet_tcp_rs_page_is_highmem(struct page *page);
