@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Data buffers of commands: flat scatterlists from `sgl_alloc()`, which the nvmet core reads
-//! and writes through `req->sg`.
+//! Data buffers of commands: flat scatterlists of whole pages (from highmem with the
+//! `highmem_buffers` parameter), which the nvmet core reads and writes through `req->sg`.
 //!
 //! C header: [`include/linux/scatterlist.h`](srctree/include/linux/scatterlist.h)
 
