@@ -24,22 +24,24 @@ endif
 ifeq ($(origin LLVM),undefined)
 ifneq ($(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config),)
 LLVM := $(if $(shell command -v clang-19),-19,1)
-export LLVM
 endif
 endif
+# Given to the kbuild sub-make only: scripts/test builds the ARMv7 module with gcc, and an
+# exported LLVM would leak into it.
+unexport LLVM
 
 .PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz
 
 all: modules
 
 modules: $(if $(DEFAULT_KDIR),$(KDIR)/.built)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM)) modules
 
 $(CACHE)/kernel/x86_64-debug/.built:
 	scripts/build-kernel x86_64-debug >/dev/null
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM)) clean
 	rm -f src/ffi/bindings_generated.rs
 
 setup:
