@@ -341,12 +341,14 @@ read_direct() {
 # io_plan DEVSIZE [light]: OFFSET:SIZE pairs that do not overlap, so a final pass can re-read
 # them all. Each size from 512 B to 4 MiB goes at a page-aligned offset and two that are
 # only sector-aligned (one crossing a page boundary), and an 8 KiB+512 write ends at the
-# device's very last byte. "light" puts each size at one sector-aligned offset only.
+# device's very last byte. The sizes sit on either side of the in-capsule limits the matrix
+# uses (8 KiB and the default 16 KiB), so each port sees both in-capsule and R2T writes.
+# "light" puts each size at one sector-aligned offset only.
 io_plan() {
 	_skews="0 512 3584"
 	[ "${2:-}" = light ] && _skews=3584
 	_cursor=0
-	for _size in 512 4096 8704 65536 1048576 4194304; do
+	for _size in 512 4096 8704 15872 16384 16896 65536 1048576 4194304; do
 		for _skew in $_skews; do
 			_off=$(((_cursor + 1048575) / 1048576 * 1048576 + _skew))
 			echo "$_off:$_size"

@@ -8,9 +8,10 @@
 #   digests  I/O verified at 512 B .. 4 MiB (page- and sector-aligned offsets), with no
 #            digests, header only, data only and both, across in-capsule data sizes 0 (all
 #            writes by R2T; the C target refuses the connect there, which is checked), the
-#            default (16 KiB) and 8 KiB (writes on either side of each), 1 and 2 I/O queues,
-#            queue sizes 16 .. 1024, and SQ flow control disabled (reads end with a C2HData
-#            SUCCESS flag instead of a response capsule);
+#            default (16 KiB) and 8 KiB (writes of 8 KiB+512, 16 KiB-512, 16 KiB and
+#            16 KiB+512 cross them), 1 and 2 I/O queues, queue sizes 16 .. 1024, and SQ
+#            flow control disabled (reads end with a C2HData SUCCESS flag instead of a
+#            response capsule);
 #   ipv6     the same I/O over ::1;
 #   hosts    two hosts (host NQNs) connected at once, writing and verifying in parallel;
 #   cycles   20 connect/disconnect cycles with I/O in each;
