@@ -19,29 +19,7 @@ import socket
 import struct
 import sys
 
-POLY = 0x82F63B78
-TABLE = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ POLY if c & 1 else c >> 1
-    TABLE.append(c)
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def hdr(ptype, flags, hlen, pdo, plen):
-    return struct.pack("<BBBBI", ptype, flags, hlen, pdo, plen)
-
-
-def icreq(digest=0, pfv=0, hpda=0, hlen=128):
-    body = struct.pack("<HBBI", pfv, hpda, digest, 0)
-    return hdr(0x0, 0, hlen, 0, 128) + body + bytes(128 - 8 - len(body))
+from tcphost import command, connect, controller, crc32c, hdr, icreq, queue, write_sqe
 
 
 def capsule(sqe, flags=0, plen=None, data=b"", hdgst=False):
@@ -117,78 +95,19 @@ def run_case(host, port, name, payload, fes, expect_term):
     return f"ok {name}: C2HTermReq FES {got_fes:#x} FEI {fei}, then closed"
 
 
-HOSTNQN = b"nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-0000000000dd"
 SC_TRANSIENT_TR_ERR = 0x22
-
-
-def recv_exact(s, n):
-    got = b""
-    while len(got) < n:
-        chunk = s.recv(n - len(got))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(got)} of {n} bytes")
-        got += chunk
-    return got
-
-
-def incapsule_sqe(opcode, cid, length, nsid=0, fctype=None, tail=b""):
-    """An SQE with an in-capsule (offset) SGL of `length` bytes; `tail` is bytes 40..63."""
-    b4 = struct.pack("<BxxxI", fctype, 0)[:4] if fctype is not None else struct.pack("<I", nsid)
-    # Flags 0x40: the data pointer is an SGL (NVME_CMD_SGL_METABUF), as fabrics require.
-    sqe = struct.pack("<BBH", opcode, 0x40, cid) + b4 + bytes(16)
-    sqe += struct.pack("<QIBBBB", 0, length, 0, 0, 0, 0x01)
-    return sqe + tail + bytes(24 - len(tail))
-
-
-def command(s, sqe, data=b"", ddgst=False, corrupt=False):
-    """Sends a command capsule and returns the status of its response (without phase bit)."""
-    plen = 72 + len(data) + (4 if ddgst and data else 0)
-    flags = 0x2 if ddgst and data else 0
-    pdu = hdr(0x4, flags, 72, 72 if data else 0, plen) + sqe + data
-    if ddgst and data:
-        digest = crc32c(data) ^ (0xFFFFFFFF if corrupt else 0)
-        pdu += struct.pack("<I", digest)
-    s.sendall(pdu)
-    rsp = recv_exact(s, 24)
-    if rsp[0] != 0x5:
-        raise ConnectionError(f"expected a response capsule, got {rsp.hex()}")
-    result, status = struct.unpack_from("<I", rsp, 8)[0], struct.unpack_from("<H", rsp, 22)[0]
-    return status >> 1, result
-
-
-def queue(host, port, ddgst):
-    s = socket.create_connection((host, port), timeout=10)
-    s.sendall(icreq(digest=2 if ddgst else 0))
-    if recv_exact(s, 128)[0] != 0x1:
-        raise ConnectionError("no ICResp")
-    return s
-
-
-def connect_data(subnqn, cntlid):
-    return bytes(16) + struct.pack("<H", cntlid) + bytes(238) + subnqn.ljust(256, b"\0") + HOSTNQN.ljust(256, b"\0") + bytes(256)
 
 
 def ddgst_case(host, port, subnqn, strict):
     name = "data-digest-error"
     admin = io = None
     try:
-        admin = queue(host, port, ddgst=False)
-        tail = struct.pack("<HHHBxI", 0, 0, 31, 0, 0)
-        status, result = command(admin, incapsule_sqe(0x7F, 1, 1024, fctype=1, tail=tail), connect_data(subnqn, 0xFFFF))
-        if status:
-            return f"FAIL {name}: admin Connect status {status:#x}"
-        cntlid = result & 0xFFFF
-        # Property Set CC: EN, IOSQES 6, IOCQES 4.
-        prop = struct.pack("<BBH", 0x7F, 0x40, 2) + struct.pack("<B", 0) + bytes(35) + struct.pack("<BxxxIQ", 0, 0x14, 0x00460001) + bytes(8)
-        status, _ = command(admin, prop)
-        if status:
-            return f"FAIL {name}: Property Set CC status {status:#x}"
+        admin, cntlid = controller(host, port, subnqn)
         io = queue(host, port, ddgst=True)
-        tail = struct.pack("<HHHBxI", 0, 1, 31, 0, 0)
-        status, _ = command(io, incapsule_sqe(0x7F, 1, 1024, fctype=1, tail=tail), connect_data(subnqn, cntlid), ddgst=True)
+        status, _ = connect(io, subnqn, 1, 31, cntlid, ddgst=True)
         if status:
             return f"FAIL {name}: I/O Connect status {status:#x}"
-        write = incapsule_sqe(0x01, 2, 512, nsid=1, tail=struct.pack("<QI", 0, 0))
+        write = write_sqe(2, 0, 512)
         try:
             status, _ = command(io, write, bytes(range(256)) * 2, ddgst=True, corrupt=True)
         except (ConnectionError, OSError) as e:

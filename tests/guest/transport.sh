@@ -17,6 +17,8 @@
 #   cycles   20 connect/disconnect cycles with I/O in each;
 #   discover nvme discover lists the subsystem (discover=1, needs nvme-cli);
 #   fio      fio --verify=crc32c over 256 MiB of mixed sizes at iodepth 32 (fio=1);
+#   queues128 one controller with 128 I/O queues open at once, data over each, the 129th
+#            refused (needs python3, so x86_64 only);
 #   teardown removing a port and unlinking a subsystem under connected hosts, then unloading.
 # highmem=1 loads nvmet_tcp_rs with highmem_buffers=1 and checks that the kmap_local guard
 # path placed data (debugfs counter above 0).
@@ -187,6 +189,17 @@ if [ "$fio" = 1 ]; then
 	grep -E "WRITE:|READ:" "$tmp/fio.out" | sed "s/^/$ME: fio: /"
 	disconnect "$c"
 	say "case fio: ok (256 MiB, crc32c verified, iodepth 32)"
+fi
+
+# --- the core's queue limit ----------------------------------------------------------------
+# nvme-tcp opens at most one I/O queue per CPU, so a small Python host (tests/guest/
+# tcphost.py) opens the subsystem's 128 at once, moves data over each, and checks that
+# queue 129 is refused (needs python3: x86_64).
+if command -v python3 >/dev/null; then
+	kmsg "case queues128"
+	python3 "$(dirname "$0")/queues.py" --backing $ram 127.0.0.1 4420 "$nqn" ||
+		die "case queues128: failed"
+	say "case queues128: ok (128 I/O queues on one controller, the 129th refused)"
 fi
 
 # --- highmem placement ---------------------------------------------------------------------
