@@ -354,7 +354,10 @@ impl Queue {
                 break;
             }
         }
-        if pending || self.keep_polling(io, ops) {
+        if pending {
+            self.kick();
+        } else if self.keep_polling(io, ops) {
+            STATS.idle_polls.add(1, Relaxed);
             self.kick();
         }
     }

@@ -43,6 +43,8 @@ pub(crate) struct Stats {
     pub(crate) conn_accepted: Counter,
     /// Connections not yet released.
     pub(crate) conn_active: Counter,
+    /// I/O work runs requeued with nothing to do, only for `idle_poll_period_usecs`.
+    pub(crate) idle_polls: Counter,
 }
 
 /// The module's statistics.
@@ -64,6 +66,7 @@ pub(crate) static STATS: Stats = Stats {
     protocol_errors: Atomic::new(0),
     conn_accepted: Atomic::new(0),
     conn_active: Atomic::new(0),
+    idle_polls: Atomic::new(0),
 };
 
 /// The debugfs view of [`STATS`], one `name value` line per counter.
@@ -72,7 +75,7 @@ pub(crate) struct StatsFile;
 impl Writer for StatsFile {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &STATS;
-        let rows: [(&str, &Counter); 17] = [
+        let rows: [(&str, &Counter); 18] = [
             ("bytes_placed_page_address", &s.bytes_direct),
             ("bytes_placed_highmem_guard", &s.bytes_highmem),
             ("bytes_sent", &s.bytes_sent),
@@ -90,6 +93,7 @@ impl Writer for StatsFile {
             ("protocol_errors", &s.protocol_errors),
             ("connections_accepted", &s.conn_accepted),
             ("connections_active", &s.conn_active),
+            ("io_work_idle_polls", &s.idle_polls),
         ];
         for (name, counter) in rows {
             write!(f, "{name} ")?;

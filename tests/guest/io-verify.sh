@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1]
+#           [param=NAME=VALUE]... [stat=NAME]...
 #
 # Data integrity over NVMe/TCP on loopback. TRANSPORT is the target transport module:
 # nvmet_tcp (modprobe'd) or nvmet_tcp_rs (insmod'ed from a vm-run --module file).
@@ -11,17 +12,21 @@
 # it, also with what landed on the ram disk itself, and re-reads everything at the end.
 # Then takes it all down and unloads the modules, so that unload bugs show up as splats.
 # corrupt=1 overwrites a sector on the ram disk behind the target's back: the scenario
-# must then fail, which shows that the comparison works.
+# must then fail, which shows that the comparison works. Each param= is a module parameter
+# of TRANSPORT; each stat= names a counter of /sys/kernel/debug/nvmet_tcp_rs/stats that must
+# be above 0 at the end.
 ME=io-verify
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 transport=${1:-}
-[ -n "$transport" ] || die "usage: io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1]"
+[ -n "$transport" ] || die "usage: io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1] [param=NAME=VALUE]... [stat=NAME]..."
 shift
-adrfam=ipv4 port=4420 corrupt=0
+adrfam=ipv4 port=4420 corrupt=0 params="" want_stats=""
 for a in "$@"; do
 	case $a in
+	param=*=*) params="$params ${a#param=}" ;;
+	stat=*) want_stats="$want_stats ${a#*=}" ;;
 	adrfam=*) adrfam=${a#*=} ;;
 	port=*) port=${a#*=} ;;
 	connect=*) NVMF_CONNECT=${a#*=} ;;
@@ -56,7 +61,8 @@ trap cleanup EXIT
 
 say "transport $transport, $adrfam $traddr port $port, connect via $NVMF_CONNECT"
 kmsg "setup"
-target_modules_load "$transport" $ram_kib
+# shellcheck disable=SC2086 # params is a word list
+target_modules_load "$transport" $ram_kib $params
 
 nvmet_subsys_create "$nqn" 1 $ram
 nvmet_port_create 1 tcp "$adrfam" "$traddr" "$port"
@@ -88,6 +94,13 @@ say "ok: $i writes, $bytes bytes written and verified (read back over $transport
 # Our transport's counters (bytes placed per path, PDUs per type, errors, connections).
 stats=/sys/kernel/debug/nvmet_tcp_rs/stats
 [ ! -r $stats ] || sed "s/^/$ME: stats: /" $stats
+for name in $want_stats; do
+	[ -r $stats ] || die "stat=$name, but there is no $stats"
+	n=$(awk -v name="$name" '$1 == name { print $2 }' $stats)
+	[ -n "$n" ] || die "no counter $name in $stats"
+	[ "$n" -gt 0 ] || die "counter $name is 0"
+	say "ok: $name = $n"
+done
 
 kmsg "disconnect"
 nvmf_disconnect "$ctrl"
