@@ -19,6 +19,8 @@
 #   fio      fio --verify=crc32c over 256 MiB of mixed sizes at iodepth 32 (fio=1);
 #   queues128 one controller with 128 I/O queues open at once, data over each, the 129th
 #            refused (needs python3, so x86_64 only);
+#   bad-input malformed PDUs (badpdu.py) beside a connected host, whose I/O is verified
+#            afterwards (needs python3, so x86_64 only);
 #   teardown removing a port and unlinking a subsystem under connected hosts, then unloading.
 # highmem=1 loads nvmet_tcp_rs with highmem_buffers=1 and checks that the kmap_local guard
 # path placed data (debugfs counter above 0).
@@ -147,14 +149,15 @@ disconnect "$c2"
 say "case hosts: ok (two controllers, parallel verified I/O)"
 
 # --- reconnect cycles ----------------------------------------------------------------------
+# Through /dev/nvme-fabrics and delete_controller, as nvme-cli does, without its start-up.
 kmsg "case cycles"
 i=0
 while [ $i -lt 20 ]; do
-	c=$(connect 127.0.0.1 4420 "nr_io_queues=1") || exit 1
+	c=$(NVMF_CONNECT=raw connect 127.0.0.1 4420 "nr_io_queues=1") || exit 1
 	ctrls="$ctrls $c"
 	d=$(nvme_ns_dev "$c" 1) || exit 1
 	verify_io_region "$d" $((i << 20)) "$tmp" 1 || die "case cycles: I/O failed in cycle $i"
-	disconnect "$c"
+	NVMF_CONNECT=raw disconnect "$c"
 	i=$((i + 1))
 done
 say "case cycles: ok (20 connect/disconnect cycles)"
@@ -202,6 +205,25 @@ if command -v python3 >/dev/null; then
 	say "case queues128: ok (128 I/O queues on one controller, the 129th refused)"
 fi
 
+# --- malformed PDUs --------------------------------------------------------------------------
+# badpdu.py opens one connection per malformed PDU while a real host stays connected: each
+# must end only its own connection (nvmet_tcp_rs: with a C2HTermReq carrying the right fatal
+# error status; nvmet_tcp is only reported), a wrong data digest must fail only its command
+# on nvmet_tcp_rs, and the host's I/O is verified afterwards (needs python3: x86_64).
+if command -v python3 >/dev/null; then
+	kmsg "case bad-input"
+	c=$(connect 127.0.0.1 4420 "nr_io_queues=2") || exit 1
+	ctrls="$ctrls $c"
+	d=$(nvme_ns_dev "$c" 1) || exit 1
+	expect=
+	[ "$transport" = nvmet_tcp_rs ] && expect=--expect-term
+	python3 "$(dirname "$0")/badpdu.py" 127.0.0.1 4420 "$nqn" $expect ||
+		die "case bad-input: a malformed PDU was not handled as expected"
+	verify_io_plan "$d" $ram "$tmp" light || die "case bad-input: the connected host's I/O failed"
+	disconnect "$c"
+	say "case bad-input: ok (malformed PDUs ended only their own connections; the host's I/O verified)"
+fi
+
 # --- highmem placement ---------------------------------------------------------------------
 if [ "$highmem" = 1 ]; then
 	[ -r $stats ] || die "no $stats"
@@ -225,4 +247,5 @@ rm "$NVMET_CFS/ports/1/subsystems/$nqn" || die "cannot unlink the subsystem from
 wait_until 30 test ! -e "/sys/class/nvme/$c" || die "case teardown: $c survived the unlink"
 ctrls=$(echo "$ctrls" | tr ' ' '\n' | grep -vx "$c" | tr '\n' ' ')
 say "case teardown: ok (port removal and subsystem unlink under connected hosts)"
+[ ! -r $stats ] || sed "s/^/$ME: stats: /" $stats
 exit 0
