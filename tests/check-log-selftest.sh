@@ -86,6 +86,14 @@ BUG: so does this one, and Oops too
 io-verify: Kernel panic is just words here; KASAN: none
 blocked for more than a second is fine in user output'
 expect 0 kmemleak-empty-scan 'vmrun: kmemleak scan: no leaks reported'
+# The guest init lists an object allocated under start_kernel under another name.
+expect 0 kmemleak-boot-time 'vmrun: kmemleak report (a boot-time object is the kernel'"'"'s own, allocated under start_kernel):
+boot-time object 0xff11000000158580 (size 8):
+  comm "swapper/0", pid 0, jiffies 4294892346
+  backtrace (crc bea23b04):
+    ramfs_init_fs_context+0x46/0xd0
+    start_kernel+0x2da/0x340
+vmrun: kmemleak: no leaks reported'
 
 if ((bad)); then
 	echo "check-log selftest: $bad of $n cases failed" >&2
