@@ -43,7 +43,7 @@ pub(crate) struct Stats {
     pub(crate) conn_accepted: Counter,
     /// Connections not yet released.
     pub(crate) conn_active: Counter,
-    /// I/O work runs requeued with nothing to do, only for `idle_poll_period_usecs`.
+    /// I/O work runs requeued with nothing pending, only for `idle_poll_period_usecs`.
     pub(crate) idle_polls: Counter,
 }
 
