@@ -99,5 +99,6 @@ impl Drop for NvmetTcpRs {
         queue::shutdown_all();
         ffi::work::flush_nvmet_wq();
         queue::free_list();
+        stats::check_unload();
     }
 }

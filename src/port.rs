@@ -20,8 +20,12 @@ use crate::{
         self,
         Queue, //
     },
+    stats::STATS,
 };
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
 
 /// The listen backlog, as in the C target.
 const BACKLOG: i32 = 128;
@@ -98,6 +102,7 @@ pub(crate) fn add(nport: PortRef) -> Result {
         GFP_KERNEL,
     )?;
     let ptr = KBox::into_raw(port);
+    STATS.ports_live.add(1, Relaxed);
     // SAFETY: Leaked above; reclaimed only by `remove`.
     let port = unsafe { &*ptr };
     port.accept_work.init(
@@ -138,6 +143,7 @@ pub(crate) unsafe fn remove(nport: &PortRef) {
     // SAFETY: Leaked by `add`; the callbacks are detached and the accept work is idle, so
     // nothing refers to the port any more (queues keep its address only to compare it).
     drop(unsafe { KBox::from_raw(ptr) });
+    STATS.ports_live.fetch_sub(1, Relaxed);
 }
 
 impl Port {

@@ -6,8 +6,12 @@
 //! C header: [`include/linux/scatterlist.h`](srctree/include/linux/scatterlist.h)
 
 use super::sys;
+use crate::stats::STATS;
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::atomic::Relaxed, //
+};
 
 /// An owned, flat (unchained) scatterlist of whole pages covering `len` bytes.
 ///
@@ -29,12 +33,11 @@ impl SgBuffer {
         let mut nents = 0u32;
         // SAFETY: `nents` is valid for writes.
         let sg = unsafe { sys::nvmet_tcp_rs_sgl_alloc(len, highmem, &mut nents) };
+        let sg = NonNull::new(sg).ok_or(ENOMEM)?;
+        STATS.buffers_live.add(1, Relaxed);
         // INVARIANT: The shim returns NULL or a flat array of `nents` entries with pages, which
         // `sgl_free` frees.
-        Ok(Self {
-            sg: NonNull::new(sg).ok_or(ENOMEM)?,
-            nents,
-        })
+        Ok(Self { sg, nents })
     }
 
     /// The entries.
@@ -54,6 +57,7 @@ impl Drop for SgBuffer {
     fn drop(&mut self) {
         // SAFETY: We own the list (type invariant).
         unsafe { sys::sgl_free(self.sg.as_ptr()) };
+        STATS.buffers_live.fetch_sub(1, Relaxed);
     }
 }
 
