@@ -8,6 +8,7 @@
 #   make CLIPPY=1              the same, through clippy
 #   make run                   the main job: serve NVMe/TCP from a QEMU guest and verify I/O
 #   make test                  everything: host tests, lints, VM scenarios on both arches
+#   make bench                 nvmet_tcp_rs against the C nvmet-tcp in one guest: ratios
 
 CACHE ?= /var/cache/nvmet-tcp-rs
 RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' $(CURDIR)/rust-toolchain.toml)
@@ -30,7 +31,7 @@ endif
 # exported LLVM would leak into it.
 unexport LLVM
 
-.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz
+.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench
 
 all: modules
 
@@ -70,3 +71,7 @@ test:
 
 fuzz:
 	scripts/fuzz
+
+# make bench BENCH_ARGS="--rounds 5 --runtime 20"
+bench:
+	scripts/bench $(BENCH_ARGS)
