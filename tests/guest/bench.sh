@@ -24,12 +24,11 @@ for a in "$@"; do
 	*) die "unknown argument '$a'" ;;
 	esac
 done
-case $rounds$runtime in
-*[!0-9]* | "") die "rounds= and runtime= want whole numbers" ;;
-esac
-if [ "$rounds" -lt 1 ] || [ "$runtime" -lt 1 ]; then
-	die "rounds= and runtime= must be at least 1"
-fi
+for v in "$rounds" "$runtime"; do
+	case $v in
+	0* | *[!0-9]* | "") die "rounds= and runtime= want whole numbers above 0" ;;
+	esac
+done
 command -v fio >/dev/null || die "fio missing"
 extra_ko nvmet_tcp_rs >/dev/null || die "no nvmet_tcp_rs.ko among the --module files"
 
