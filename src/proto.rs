@@ -13,6 +13,7 @@
 //! - [`digest`]: CRC32C header and data digests behind the [`digest::Crc32c`] seam.
 //! - [`r2t`]: SGL descriptors, in-capsule data, R2T and H2CData accounting per command.
 //! - [`sgl`]: mapping data offsets to scatterlist entries, and the receive byte accounting.
+//! - [`tx`]: the order of what is sent: whole PDUs, and a C2HTermReq only between two.
 //!
 //! Fatal protocol errors are reported as [`Error`], which maps to the fatal error status (FES) and
 //! fatal error information (FEI) of the C2HTermReq that the target sends before closing.
@@ -24,6 +25,7 @@ pub mod icreq;
 pub mod pdu;
 pub mod r2t;
 pub mod sgl;
+pub mod tx;
 
 /// Fatal error status (FES) codes of a termination request (`NVME_TCP_FES_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

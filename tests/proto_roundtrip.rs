@@ -169,6 +169,8 @@ proptest! {
             let mut t = H2cTransfer::new(d.command_id, incap);
             let _ = t.r2t(d.ttag, Negotiated::default());
             let _ = t.accept(&d);
+            t.r2t_sent();
+            let _ = t.accept(&d);
         }
         if let Ok(h) = CommonHeader::parse(&bytes) {
             let neg = Negotiated { hdgst, ddgst: !hdgst };

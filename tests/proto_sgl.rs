@@ -91,6 +91,7 @@ proptest! {
     fn in_order_h2c_completes(total in 1u32..1_000_000, cuts in prop::collection::vec(1u32..300_000, 0..10)) {
         let mut t = H2cTransfer::new(9, total);
         prop_assert!(t.r2t(0, Negotiated::default()).is_some());
+        prop_assert!(t.r2t_sent());
         let mut at = 0;
         let mut sent = Vec::new();
         for c in cuts.iter().chain(core::iter::once(&u32::MAX)) {
@@ -116,6 +117,7 @@ proptest! {
         let first = first.min(total - 1);
         let mut t = H2cTransfer::new(9, total);
         t.r2t(0, Negotiated::default()).unwrap();
+        t.r2t_sent();
         t.accept(&h2c(0, first, false)).unwrap();
         prop_assume!(off != first);
         let before = t;

@@ -325,6 +325,7 @@ fn write_by_r2t_lands_in_the_scatterlist() {
                     DataPlan::FromHost(len) => {
                         xfer = H2cTransfer::new(r2t::command_id(&cmd.sqe), len);
                         let r2t = xfer.r2t(7, got).unwrap();
+                        xfer.r2t_sent();
                         assert_eq!((r2t.r2t_offset, r2t.r2t_length), (0, 10000));
                     }
                     DataPlan::ToHost(len) => {

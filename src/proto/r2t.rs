@@ -178,6 +178,17 @@ pub fn plan_data(
     })
 }
 
+/// Checks the data plan against the transfer length the command itself implies (from its
+/// fields, such as the number of blocks of a Read or Write), before any buffer is allocated:
+/// an SGL longer than that is refused with the status the core would give it later. An
+/// `expected` length of 0 means the core does not know one.
+pub fn check_transfer_len(plan: DataPlan, expected: u32) -> Result<(), u16> {
+    if expected != 0 && plan.len() > expected {
+        return Err(NVME_SC_SGL_INVALID_DATA | NVME_STATUS_DNR);
+    }
+    Ok(())
+}
+
 /// The command an H2CData transfer tag refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TtagTarget {
@@ -207,6 +218,23 @@ pub struct Accepted {
     pub complete: bool,
 }
 
+/// Whether the host was asked for a command's data, and whether that request is on the wire.
+///
+/// The order cannot be skipped: an R2T is built ([`H2cTransfer::r2t`]) only before it is
+/// sent, and H2CData is accepted only once its last byte went out ([`H2cTransfer::r2t_sent`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Solicit {
+    /// The data came with the command capsule: no H2CData is ever accepted.
+    #[default]
+    InCapsule,
+    /// No R2T was built yet.
+    NotSent,
+    /// The R2T was built and is being sent: not all of it is on the wire yet.
+    Sending,
+    /// The whole R2T was sent: H2CData may arrive.
+    Sent,
+}
+
 /// Progress of a write command's data from the host (`rbytes_done` in the C target).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct H2cTransfer {
@@ -216,18 +244,18 @@ pub struct H2cTransfer {
     transfer_len: u32,
     /// Data received so far; it always arrives in order.
     received: u32,
-    /// Whether an R2T was sent, so that H2CData is solicited.
-    r2t_sent: bool,
+    /// Where the solicitation of the data stands.
+    solicit: Solicit,
 }
 
 impl H2cTransfer {
-    /// A write of `transfer_len` bytes, none received yet.
+    /// A write of `transfer_len` bytes that come after an R2T, none received yet.
     pub const fn new(command_id: u16, transfer_len: u32) -> Self {
         Self {
             command_id,
             transfer_len,
             received: 0,
-            r2t_sent: false,
+            solicit: Solicit::NotSent,
         }
     }
 
@@ -237,7 +265,7 @@ impl H2cTransfer {
             command_id,
             transfer_len: len,
             received: len,
-            r2t_sent: false,
+            solicit: Solicit::InCapsule,
         }
     }
 
@@ -257,27 +285,38 @@ impl H2cTransfer {
         self.received == self.transfer_len
     }
 
-    /// The R2T for all remaining data, as the C target sends: one per command.
+    /// Builds the R2T for all the data, as the C target does: one per command.
     ///
-    /// `ttag` is the command's slot, or [`CONNECT_TTAG`]. Returns `None` when nothing remains.
+    /// `ttag` is the command's slot, or [`CONNECT_TTAG`]. Returns `None` unless this is a write
+    /// by R2T whose R2T was not built yet. The R2T does not count as sent until
+    /// [`H2cTransfer::r2t_sent`]: H2CData before that is a PDU sequence error.
     pub fn r2t(&mut self, ttag: u16, neg: Negotiated) -> Option<R2t> {
-        let remaining = self.transfer_len.checked_sub(self.received)?;
-        if remaining == 0 {
+        if self.solicit != Solicit::NotSent || self.is_complete() {
             return None;
         }
-        self.r2t_sent = true;
+        self.solicit = Solicit::Sending;
         Some(R2t::new(
             self.command_id,
             ttag,
             self.received,
-            remaining,
+            self.transfer_len - self.received,
             neg,
         ))
     }
 
+    /// The last byte of the R2T went out: the host may now send the data. Returns `false`
+    /// (and changes nothing) if no R2T was being sent.
+    pub fn r2t_sent(&mut self) -> bool {
+        if self.solicit != Solicit::Sending {
+            return false;
+        }
+        self.solicit = Solicit::Sent;
+        true
+    }
+
     /// Checks an H2CData header for this command and accounts for its data.
     ///
-    /// The data must have been solicited by an R2T, be non-empty and no longer than
+    /// The data must have been solicited by an R2T that is all on the wire, be non-empty and no longer than
     /// [`MAXH2CDATA`], start exactly where the previous PDU ended and stay within the transfer.
     /// DATA_LAST must not be set before the end. A missing DATA_LAST on the final PDU is
     /// tolerated, as the C target does.
@@ -285,8 +324,13 @@ impl H2cTransfer {
     /// The PDU's DATAL must already have been checked against its PLEN, which
     /// [`super::pdu::HostPdu::decode`] does.
     pub fn accept(&mut self, pdu: &DataPdu) -> Result<Accepted, Error> {
-        if !self.r2t_sent {
-            return Err(Error::InvalidHeaderField(OFF_TTAG));
+        match self.solicit {
+            Solicit::Sent => {}
+            // Data the target did not ask for, or asked for with an R2T that is not all on
+            // the wire yet: the host cannot have seen the R2T.
+            Solicit::NotSent | Solicit::Sending => return Err(Error::PduSequence),
+            // In-capsule data: the transfer tag names no R2T.
+            Solicit::InCapsule => return Err(Error::InvalidHeaderField(OFF_TTAG)),
         }
         if pdu.command_id != self.command_id {
             return Err(Error::InvalidHeaderField(OFF_CCCID));
@@ -316,6 +360,66 @@ impl H2cTransfer {
             len,
             complete,
         })
+    }
+}
+
+/// The admin queue depth the target supports (`NVME_AQ_DEPTH`): the discovery log page
+/// advertises it, and the core bounds only I/O queues by MQES.
+pub const ADMIN_QUEUE_DEPTH: u16 = 32;
+
+/// The number of command slots for a queue of `size` entries (`sqsize + 1`), or `None` if
+/// the queue must be refused.
+///
+/// A queue gets two slots per entry, as in the C target, so that the host may send a new
+/// command before the response of an old one is all out. The admin queue may be at most
+/// [`ADMIN_QUEUE_DEPTH`] deep (anyone may open one to the discovery controller), and no
+/// slot may get a transfer tag that equals [`CONNECT_TTAG`].
+pub fn command_slots(qid: u16, size: u16) -> Option<u16> {
+    // Slots are tagged 0 .. n - 1 with `n` a `u16`: no tag reaches the Connect tag.
+    const _: () = assert!(CONNECT_TTAG == u16::MAX);
+    if size == 0 || (qid == 0 && size > ADMIN_QUEUE_DEPTH) {
+        return None;
+    }
+    size.checked_mul(2)
+}
+
+/// A bound on the data a queue has asked for with R2Ts and not received yet, so that a host
+/// cannot make the target hold buffers for data that never comes. A command over the bound
+/// waits for its R2T; one command is always allowed, whatever its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct R2tBudget {
+    limit: u32,
+    outstanding: u32,
+}
+
+impl R2tBudget {
+    /// A budget of `limit` bytes, none taken.
+    pub const fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            outstanding: 0,
+        }
+    }
+
+    /// Takes `len` bytes for an R2T if the bound allows; returns whether it did.
+    pub fn try_take(&mut self, len: u32) -> bool {
+        match self.outstanding.checked_add(len) {
+            Some(total) if total <= self.limit || self.outstanding == 0 => {
+                self.outstanding = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives back `len` bytes whose data arrived (or whose command ended).
+    pub fn release(&mut self, len: u32) {
+        self.outstanding = self.outstanding.saturating_sub(len);
+    }
+
+    /// The bytes taken and not given back.
+    pub const fn outstanding(&self) -> u32 {
+        self.outstanding
     }
 }
 
@@ -433,6 +537,22 @@ mod tests {
     }
 
     #[test]
+    fn sgl_longer_than_the_command_is_refused() {
+        let dnr = Err(NVME_SC_SGL_INVALID_DATA | NVME_STATUS_DNR);
+        assert_eq!(check_transfer_len(DataPlan::FromHost(MAXH2CDATA), 512), dnr);
+        assert_eq!(check_transfer_len(DataPlan::ToHost(4097), 4096), dnr);
+        assert_eq!(check_transfer_len(DataPlan::InCapsule(1024), 1024), Ok(()));
+        // Shorter than the command: the core decides (some commands accept less).
+        assert_eq!(check_transfer_len(DataPlan::FromHost(512), 4096), Ok(()));
+        // The core knows no length for the command.
+        assert_eq!(
+            check_transfer_len(DataPlan::FromHost(MAXH2CDATA), 0),
+            Ok(())
+        );
+        assert_eq!(check_transfer_len(DataPlan::None, 0), Ok(()));
+    }
+
+    #[test]
     fn ttag_lookup() {
         assert_eq!(lookup_ttag(0xffff, 0), Ok(TtagTarget::Connect));
         assert_eq!(lookup_ttag(0, 0), Err(Error::InvalidHeaderField(10)));
@@ -442,30 +562,91 @@ mod tests {
     }
 
     #[test]
-    fn r2t_covers_the_remaining_data() {
+    fn one_r2t_covers_the_data() {
         let mut t = H2cTransfer::new(0x1234, 10000);
         let r = t.r2t(5, NONE).unwrap();
         assert_eq!(
             (r.command_id, r.ttag, r.r2t_offset, r.r2t_length),
             (0x1234, 5, 0, 10000)
         );
+        // Built once: a second call gives nothing, before and after it is sent.
+        assert_eq!(t.r2t(5, NONE), None);
+        assert!(t.r2t_sent());
+        assert!(!t.r2t_sent());
+        assert_eq!(t.r2t(5, NONE), None);
         t.accept(&h2c(0, 4000, 0)).unwrap();
-        let r = t.r2t(5, NONE).unwrap();
-        assert_eq!((r.r2t_offset, r.r2t_length), (4000, 6000));
         t.accept(&h2c(4000, 6000, FLAG_DATA_LAST)).unwrap();
         assert_eq!(t.r2t(5, NONE), None);
-        assert_eq!(H2cTransfer::in_capsule(1, 512).r2t(1, NONE), None);
+        let mut icd = H2cTransfer::in_capsule(1, 512);
+        assert_eq!(icd.r2t(1, NONE), None);
+        assert!(!icd.r2t_sent());
+        assert_eq!(H2cTransfer::new(1, 0).r2t(1, NONE), None);
+    }
+
+    #[test]
+    fn data_waits_until_the_r2t_is_on_the_wire() {
+        let mut t = H2cTransfer::new(0x1234, 8192);
+        // Before the R2T was built, and while it is being sent: the host cannot know it.
+        assert_eq!(
+            t.accept(&h2c(0, 8192, FLAG_DATA_LAST)),
+            Err(Error::PduSequence)
+        );
+        t.r2t(3, NONE).unwrap();
+        assert_eq!(
+            t.accept(&h2c(0, 8192, FLAG_DATA_LAST)),
+            Err(Error::PduSequence)
+        );
+        assert_eq!(t.received(), 0);
+        assert!(t.r2t_sent());
+        assert!(t.accept(&h2c(0, 8192, FLAG_DATA_LAST)).unwrap().complete);
+        // In-capsule data names no R2T.
+        assert_eq!(
+            H2cTransfer::in_capsule(0x1234, 512).accept(&h2c(0, 512, FLAG_DATA_LAST)),
+            Err(Error::InvalidHeaderField(OFF_TTAG))
+        );
+    }
+
+    #[test]
+    fn slots_per_queue() {
+        assert_eq!(command_slots(0, 32), Some(64));
+        assert_eq!(command_slots(0, 33), None);
+        assert_eq!(command_slots(0, 0xffff), None);
+        assert_eq!(command_slots(0, 0), None);
+        assert_eq!(command_slots(1, 1024), Some(2048));
+        assert_eq!(command_slots(1, 0x7fff), Some(0xfffe));
+        // 0x8000 entries would give a slot the Connect tag, and more would wrap.
+        assert_eq!(command_slots(1, 0x8000), None);
+        assert_eq!(command_slots(1, 0xffff), None);
+    }
+
+    #[test]
+    fn r2t_budget() {
+        let mut b = R2tBudget::new(8 << 20);
+        assert!(b.try_take(4 << 20));
+        assert!(b.try_take(4 << 20));
+        assert!(!b.try_take(1));
+        b.release(4 << 20);
+        assert!(b.try_take(4096));
+        assert!(!b.try_take(4 << 20));
+        b.release(4 << 20);
+        b.release(4096);
+        assert_eq!(b.outstanding(), 0);
+        // One command always fits, whatever the bound.
+        let mut small = R2tBudget::new(4096);
+        assert!(small.try_take(u32::MAX));
+        assert!(!small.try_take(1));
+        small.release(u32::MAX);
+        small.release(1);
+        assert_eq!(small.outstanding(), 0);
     }
 
     #[test]
     fn data_arrives_in_order_and_in_range() {
         let mut t = H2cTransfer::new(0x1234, 8192);
         // Unsolicited: no R2T yet (the CVE-2026-22998 case).
-        assert_eq!(
-            t.accept(&h2c(0, 4096, 0)),
-            Err(Error::InvalidHeaderField(10))
-        );
+        assert_eq!(t.accept(&h2c(0, 4096, 0)), Err(Error::PduSequence));
         t.r2t(0, NONE).unwrap();
+        t.r2t_sent();
         assert_eq!(t.accept(&h2c(0, 0, 0)), Err(Error::InvalidHeaderField(16)));
         assert_eq!(t.accept(&h2c(4096, 4096, 0)), Err(Error::PduSequence));
         assert_eq!(t.accept(&h2c(0, 8193, 0)), Err(Error::DataOutOfRange));
@@ -495,6 +676,7 @@ mod tests {
         // No data beyond MAXH2CDATA in one PDU, even for a larger transfer.
         let mut big = H2cTransfer::new(0x1234, u32::MAX);
         big.r2t(0, NONE).unwrap();
+        big.r2t_sent();
         assert_eq!(
             big.accept(&h2c(0, MAXH2CDATA + 1, 0)),
             Err(Error::DataLimitExceeded)

@@ -29,6 +29,7 @@ use nvmet_tcp_rs::proto::{
         H2cTransfer, //
     },
     sgl,
+    tx::Tx,
 };
 use stream::Stream;
 
@@ -73,8 +74,25 @@ fuzz_target!(|input: &[u8]| {
     if let Ok(data) = DataPdu::parse(bytes) {
         let mut t = H2cTransfer::new(data.command_id, data.ttag.into());
         let _ = t.r2t(data.ttag, neg);
+        // Nothing is accepted while the R2T is not all on the wire.
+        assert!(t.accept(&data).is_err());
+        if mode & 1 != 0 {
+            t.r2t_sent();
+        }
         if let Ok(acc) = t.accept(&data) {
             assert!(acc.offset + acc.len <= t.transfer_len());
+        }
+        // The Tx order: a C2HTermReq for any error waits for the PDU in flight.
+        let mut tx = Tx::new();
+        let _ = tx.start_pdu();
+        if let Err(e) = t.accept(&data) {
+            tx.terminate(e, bytes);
+            assert!(tx.term_pending().is_none());
+            tx.end_pdu();
+            assert!(tx.start_pdu().is_err());
+            if let Some(term) = tx.term_pending() {
+                assert!(term.len() <= nvmet_tcp_rs::proto::pdu::MAX_TERM_PLEN);
+            }
         }
     }
 
