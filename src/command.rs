@@ -82,6 +82,8 @@ pub(crate) struct CmdState {
     pub(crate) sg_index: usize,
     /// For data: whether the response capsule is skipped (C2HData SUCCESS flag).
     pub(crate) success_in_data: bool,
+    /// The write's R2T had to wait for the queue's bound (counted once).
+    pub(crate) r2t_deferred: bool,
     /// Link in the queue's send list or free list.
     pub(crate) next: *const Cmd,
 }
@@ -133,6 +135,7 @@ impl Cmd {
                 sent: 0,
                 sg_index: 0,
                 success_in_data: false,
+                r2t_deferred: false,
                 next: core::ptr::null(),
             }),
         }
@@ -178,6 +181,7 @@ impl Cmd {
         st.sent = 0;
         st.sg_index = 0;
         st.success_in_data = false;
+        st.r2t_deferred = false;
         st.next = core::ptr::null();
     }
 }

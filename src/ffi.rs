@@ -60,3 +60,16 @@ pub(crate) fn usecs_to_jiffies(usecs: u32) -> usize {
     // SAFETY: A pure computation.
     unsafe { sys::__usecs_to_jiffies(usecs) as usize }
 }
+
+/// Converts milliseconds to jiffies, rounding up.
+pub(crate) fn msecs_to_jiffies(msecs: u32) -> usize {
+    // SAFETY: A pure computation.
+    unsafe { sys::__msecs_to_jiffies(msecs) as usize }
+}
+
+/// Whether a message that a host can cause at will may be logged now: at most 10 every 5 s
+/// (the printk rate-limit defaults), shared by all such messages of the module.
+pub(crate) fn warn_ratelimit() -> bool {
+    // SAFETY: No preconditions; the shim's rate-limit state is static.
+    unsafe { sys::nvmet_tcp_rs_warn_ratelimit() }
+}

@@ -44,6 +44,14 @@ module! {
             default: false,
             description: "allocate command data buffers from highmem (exercises the kmap_local path)",
         },
+        icreq_timeout_ms: u32 {
+            default: 10000,
+            description: "close a connection that sent no ICReq within this time (ms): Default 10000",
+        },
+        connect_timeout_ms: u32 {
+            default: 10000,
+            description: "close a connection whose queue is not connected within this time after the ICReq (ms): Default 10000",
+        },
     },
 }
 
@@ -60,6 +68,16 @@ fn idle_poll_period_usecs() -> i32 {
 /// The `highmem_buffers` parameter.
 fn highmem_buffers() -> bool {
     module_parameters::highmem_buffers.value()
+}
+
+/// The `icreq_timeout_ms` parameter.
+fn icreq_timeout_ms() -> u32 {
+    module_parameters::icreq_timeout_ms.value()
+}
+
+/// The `connect_timeout_ms` parameter.
+fn connect_timeout_ms() -> u32 {
+    module_parameters::connect_timeout_ms.value()
 }
 
 /// The module's state. Field order is drop order.

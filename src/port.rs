@@ -56,9 +56,10 @@ impl Port {
         self.nport.as_ptr()
     }
 
-    /// Whether the port listens on the wildcard address.
-    pub(crate) fn is_any(&self) -> bool {
-        self.addr.is_any()
+    /// The port's in-capsule data size, which configfs does not let change while the port
+    /// is enabled.
+    pub(crate) fn inline_data_size(&self) -> u32 {
+        u32::try_from(self.nport.inline_data_size()).unwrap_or(0)
     }
 }
 

@@ -8,9 +8,12 @@
 //! cancels the I/O work, drops commands that will never execute, waits for the in-flight ones
 //! and frees the queue.
 
+mod deadline;
+mod list;
 mod recv;
 mod send;
 
+use self::list::CmdList;
 use crate::{
     command::{
         Cmd,
@@ -24,23 +27,35 @@ use crate::{
             QueuePair, //
         },
         socket::{
+            kvec_storage,
+            KvecStorage,
             SkHooks,
             SockAddr,
             Socket, //
         },
         sys,
-        work::RawWork,
+        work::{
+            RawDelayedWork,
+            RawWork, //
+        },
     },
     port::Port,
     proto::{
         digest::DataDigest,
         pdu::{
             ConnState,
+            IC_HLEN,
+            MAXH2CDATA, //
             MAX_HEADER_LEN,
-            MAX_TERM_PLEN, //
         },
-        r2t::CONNECT_TTAG,
+        r2t::{
+            self,
+            R2tBudget,
+            CONNECT_TTAG,
+            NVME_STATUS_DNR, //
+        },
         sgl::RecvState,
+        tx::Tx,
     },
     stats::STATS,
     transport::{
@@ -68,8 +83,9 @@ const SEND_BUDGET: u32 = 8;
 const IO_WORK_BUDGET: u32 = 64;
 /// Queues of one controller that may be tearing down before a new admin queue is refused.
 const MAX_DISCONNECTING: usize = 128;
-/// Most receive buffers of one receive call: a 4 MiB transfer in 4 KiB pages, plus one.
-const MAX_RECV_SEGS: usize = 1025;
+/// The most data a queue may have asked for with R2Ts and not received yet: two of the
+/// largest commands. Beyond it, writes wait for their R2T.
+const R2T_BYTES_PER_QUEUE: u32 = 2 * MAXH2CDATA;
 
 /// Queue states (`state`).
 const CONNECTING: i32 = 0;
@@ -95,20 +111,21 @@ struct RecvSide {
     /// A fatal error happened: nothing more is received.
     dead: bool,
     /// Storage for receive buffer lists.
-    iov: KVec<sys::kvec>,
-    /// Where skipped data goes.
-    scratch: [u8; 256],
+    iov: KvecStorage,
 }
 
 /// The send side's state, touched only by the I/O work.
 struct SendSide {
     /// The command being sent.
     cur: *const Cmd,
-    /// Commands ready to send, oldest first, linked through `CmdState::next`.
-    head: *const Cmd,
-    tail: *const Cmd,
-    /// A control PDU (ICResp or C2HTermReq) to send before anything else.
-    ctrl: [u8; MAX_TERM_PLEN],
+    /// Completed commands whose data or response is to be sent.
+    ready: CmdList,
+    /// Writes waiting for their R2T (and their data buffer).
+    r2t_wait: CmdList,
+    /// The data asked for with R2Ts and not received yet.
+    r2t_budget: R2tBudget,
+    /// The ICResp, sent before anything else.
+    ctrl: [u8; IC_HLEN],
     ctrl_len: usize,
     ctrl_sent: usize,
 }
@@ -118,6 +135,8 @@ struct IoState {
     conn: ConnState,
     recv: RecvSide,
     send: SendSide,
+    /// The order of what is sent: whole PDUs, and a C2HTermReq only between two.
+    tx: Tx,
     /// When the idle-poll period ends, in jiffies.
     poll_end: usize,
 }
@@ -144,13 +163,24 @@ pub(crate) struct Queue {
     hooks: SkHooks,
     io_work: RawWork,
     release_work: RawWork,
+    /// Closes a connection that is late: no ICReq, no Connect, or a C2HTermReq that cannot go
+    /// out (see [`deadline`]).
+    deadline: RawDelayedWork,
     pair: QueuePair,
     completions: LList,
     state: Atomic<i32>,
+    /// The Connect command installed the queue in a controller.
+    connected: Atomic<bool>,
+    /// A fatal error happened; the C2HTermReq is waiting for a PDU boundary.
+    terminating: Atomic<bool>,
     sock: Socket,
     /// Identifies the port the queue came from; never dereferenced after accept.
     port: *const Port,
+    /// The core's port, for the requests (`req->port`), as in the C target; its fields are
+    /// read at accept only (a removed port may go away before the queue).
     nport: *mut sys::nvmet_port,
+    /// The port's in-capsule data size, fixed while the port is enabled.
+    inline_data_size: u32,
     local: SockAddr,
     peer: SockAddr,
     idx: u32,
@@ -198,19 +228,21 @@ impl Queue {
     pub(crate) fn accept(port: &Port, sock: Socket) -> Result {
         let (local, peer) = sock.addresses()?;
         sock.setup_connection(crate::so_priority());
-        let mut iov = KVec::with_capacity(MAX_RECV_SEGS, GFP_KERNEL)?;
-        iov.clear();
         let queue = KBox::new(
             Queue {
                 hooks: SkHooks::new(),
                 io_work: RawWork::uninit(),
                 release_work: RawWork::uninit(),
+                deadline: RawDelayedWork::uninit(),
                 pair: QueuePair::new(),
                 completions: LList::new(),
                 state: Atomic::new(CONNECTING),
+                connected: Atomic::new(false),
+                terminating: Atomic::new(false),
                 sock,
                 port: core::ptr::from_ref(port),
                 nport: port.nport(),
+                inline_data_size: port.inline_data_size(),
                 local,
                 peer,
                 idx: NEXT_IDX.fetch_add(1, Relaxed),
@@ -230,17 +262,18 @@ impl Queue {
                         ddgst: [0; 4],
                         echo: 0,
                         dead: false,
-                        iov,
-                        scratch: [0; 256],
+                        iov: kvec_storage(),
                     },
                     send: SendSide {
                         cur: core::ptr::null(),
-                        head: core::ptr::null(),
-                        tail: core::ptr::null(),
-                        ctrl: [0; MAX_TERM_PLEN],
+                        ready: CmdList::new(),
+                        r2t_wait: CmdList::new(),
+                        r2t_budget: R2tBudget::new(R2T_BYTES_PER_QUEUE),
+                        ctrl: [0; IC_HLEN],
                         ctrl_len: 0,
                         ctrl_sent: 0,
                     },
+                    tx: Tx::new(),
                     poll_end: 0,
                 }),
             },
@@ -261,6 +294,7 @@ impl Queue {
             c"nvmet_tcp_rs release_work",
             kernel::static_lock_class!(),
         );
+        q.deadline.init(deadline::deadline_fn);
         // SAFETY: The pair is in its final place; initialised once.
         if let Err(e) = unsafe { q.pair.init() } {
             // SAFETY: Nothing else knows the queue yet.
@@ -276,18 +310,20 @@ impl Queue {
         }
         STATS.conn_accepted.add(1, Relaxed);
         STATS.conn_active.add(1, Relaxed);
-        // SAFETY: The hooks stay in place until the release work detaches them.
-        if let Err(e) = unsafe { q.sock.attach_queue(&q.hooks) } {
-            // The connection is already closing: tear down like any other queue.
-            pr_debug!("queue {}: closed before it started ({:?})\n", q.idx, e);
-            q.schedule_release();
-            return Ok(());
-        }
         if crate::idle_poll_period_usecs() > 0 {
             // SAFETY: The I/O work has not started; nothing else touches `io`.
             unsafe { (*q.io.get()).poll_end = poll_deadline() };
         }
-        q.kick();
+        // The callbacks arm the deadline and queue the I/O work under the socket's callback
+        // lock (`nvmet_tcp_rs_queue_attached`). From then on a close on another CPU may free
+        // the queue at any time: it is not touched here again.
+        // SAFETY: The hooks stay in place until the release work detaches them.
+        if let Err(e) = unsafe { q.sock.attach_queue(&q.hooks) } {
+            // The connection is already closing: tear down like any other queue. No callback
+            // was installed, so nothing else can have started the teardown.
+            pr_debug!("queue {}: closed before it started ({:?})\n", q.idx, e);
+            q.schedule_release();
+        }
         Ok(())
     }
 
@@ -315,14 +351,15 @@ impl Queue {
         unsafe { &*self.slots.get() }
     }
 
-    /// Handles a fatal receive or send error: stops receiving, and has the connection (or its
-    /// controller) torn down.
-    fn socket_error(&self, io: &mut IoState, err: Error) {
+    /// Ends the connection: nothing more is received or sent, the socket is shut down (its
+    /// state change starts the teardown), and unless the host went away (`err`) the
+    /// controller learns of the fatal error, as in the C target.
+    fn close(&self, io: &mut IoState, err: Error) {
         io.recv.dead = true;
+        io.tx.abort();
+        self.sock.shutdown();
         let ctrl = self.pair.ctrl();
-        if err == EPIPE || err == ECONNRESET || ctrl.is_null() {
-            self.sock.shutdown();
-        } else {
+        if err != EPIPE && err != ECONNRESET && !ctrl.is_null() {
             // SAFETY: The sq holds a reference on its controller.
             unsafe { nvmet::ctrl_fatal_error(ctrl) };
         }
@@ -336,6 +373,9 @@ impl Queue {
         // SAFETY: Only the I/O work touches `io` (type invariant), and a work item never runs
         // concurrently with itself.
         let io = unsafe { &mut *self.io.get() };
+        if io.tx.is_closed() {
+            return;
+        }
         let mut ops = 0;
         let mut pending;
         loop {
@@ -343,12 +383,16 @@ impl Queue {
             match self.try_recv(io, RECV_BUDGET, &mut ops) {
                 Ok(n) if n > 0 => pending = true,
                 Ok(_) => {}
-                Err(e) => return self.socket_error(io, e),
+                Err(e) => return self.close(io, e),
             }
             match self.try_send(io, SEND_BUDGET, &mut ops) {
                 Ok(n) if n > 0 => pending = true,
                 Ok(_) => {}
-                Err(e) => return self.socket_error(io, e),
+                Err(e) => return self.close(io, e),
+            }
+            if io.tx.is_closed() {
+                // The C2HTermReq is out (or there was none to send).
+                return self.close(io, EPROTO);
             }
             if !pending || ops >= IO_WORK_BUDGET {
                 break;
@@ -374,18 +418,11 @@ impl Queue {
         (io.poll_end.wrapping_sub(ffi::jiffies()) as isize) >= 0
     }
 
-    /// Appends a command to the send list (I/O work only).
+    /// Appends a completed command to the send list (I/O work only).
     fn push_send(io: &mut IoState, cmd: &Cmd) {
-        // SAFETY: Called from the I/O work, and no other command state reference is alive.
-        unsafe { cmd.st().next = core::ptr::null() };
-        let ptr = core::ptr::from_ref(cmd);
-        if io.send.tail.is_null() {
-            io.send.head = ptr;
-        } else {
-            // SAFETY: `tail` is a live command of this queue on the send list.
-            unsafe { (*io.send.tail).st().next = ptr };
-        }
-        io.send.tail = ptr;
+        // SAFETY: Called from the I/O work with a command on no list, and no other command
+        // state reference is alive.
+        unsafe { io.send.ready.push(cmd) };
     }
 
     /// Moves the completions that arrived from other contexts to the send list.
@@ -398,23 +435,17 @@ impl Queue {
             // of the `repr(C)` `Cmd`.
             let cmd =
                 unsafe { kernel::container_of!(node.cast::<ffi::llist::LListNode>(), Cmd, node) };
-            // SAFETY: I/O work; the command is live (its queue is).
+            // SAFETY: I/O work; the command is live (its queue is) and on no other list.
             unsafe { (*cmd).st().next = first };
             if last.is_null() {
                 last = cmd;
             }
             first = cmd;
         }
-        if first.is_null() {
-            return;
+        if !first.is_null() {
+            // SAFETY: I/O work; the chain was linked above and ends in NULL.
+            unsafe { io.send.ready.append(first, last) };
         }
-        if io.send.tail.is_null() {
-            io.send.head = first;
-        } else {
-            // SAFETY: `tail` is a live command on the send list.
-            unsafe { (*io.send.tail).st().next = first };
-        }
-        io.send.tail = last;
     }
 
     /// Takes a free command slot, or the Connect slot before the slots are installed.
@@ -459,9 +490,7 @@ impl Queue {
 
     /// The configured in-capsule data size of the port.
     fn inline_data_size(&self) -> u32 {
-        // SAFETY: The port outlives its queues' use of it (as in the C target).
-        let size = unsafe { (*self.nport).inline_data_size };
-        u32::try_from(size).unwrap_or(0)
+        self.inline_data_size
     }
 }
 
@@ -499,6 +528,8 @@ unsafe extern "C" fn release_work_fn(work: *mut sys::work_struct) {
     // From now on the I/O work only runs when a completion queues it, and then returns at once
     // since the state is DISCONNECTING.
     q.io_work.cancel_sync();
+    // Only the attach callback and the I/O work arm the deadline: neither can any more.
+    q.deadline.cancel_sync();
     for cmd in Iterator::chain(q.slots().cmds.iter(), core::iter::once(&q.connect)) {
         // SAFETY: The I/O work cannot touch command states any more (see above).
         let st = unsafe { cmd.st() };
@@ -541,6 +572,23 @@ unsafe extern "C" fn nvmet_tcp_rs_queue_sock_closed(hooks: *mut sys::nvmet_tcp_r
     // SAFETY: As in `nvmet_tcp_rs_queue_io_ready`.
     let q = unsafe { &*hooks.cast::<Queue>() };
     q.schedule_release();
+}
+
+/// Called by the shim when the queue's callbacks are installed, still under the socket's
+/// callback lock: arms the ICReq deadline and starts the I/O work before a close on another
+/// CPU can start the teardown.
+///
+/// # Safety
+///
+/// `hooks` must be the hooks of a queue that [`Queue::accept`] is attaching.
+#[no_mangle]
+unsafe extern "C" fn nvmet_tcp_rs_queue_attached(hooks: *mut sys::nvmet_tcp_rs_sk_hooks) {
+    // SAFETY: `hooks` is the first field of a `Queue` (type invariant) that `accept` keeps
+    // alive during the attach, and the state-change callback that could free it waits for the
+    // callback lock, which the caller holds.
+    let q = unsafe { &*hooks.cast::<Queue>() };
+    q.arm_deadline(crate::icreq_timeout_ms());
+    q.kick();
 }
 
 /// `queue_response`: a command completed, in any context.
@@ -594,14 +642,25 @@ pub(crate) unsafe fn install_queue(sq: *mut sys::nvmet_sq) -> u16 {
     if !slots.cmds.is_empty() {
         return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
     }
-    let nr = usize::from(pair.size()) * 2;
-    let mut cmds = match KVVec::with_capacity(nr, GFP_KERNEL) {
+    // The size comes from the host: the core bounds I/O queues by MQES, but not the admin
+    // queue, which anyone may open to the discovery controller.
+    let Some(nr) = r2t::command_slots(pair.qid(), pair.size()) else {
+        if ffi::warn_ratelimit() {
+            pr_warn!(
+                "queue {}: refusing queue {} of {} entries\n",
+                q.idx,
+                pair.qid(),
+                pair.size()
+            );
+        }
+        return sys::NVME_SC_CONNECT_INVALID_PARAM as u16 | NVME_STATUS_DNR;
+    };
+    let mut cmds = match KVVec::with_capacity(usize::from(nr), GFP_KERNEL) {
         Ok(v) => v,
         Err(_) => return sys::NVME_SC_INTERNAL as u16,
     };
-    for i in 0..nr {
-        // `nr` is at most 2 * 1024: the tag fits.
-        let ttag = i as u16;
+    // Below `CONNECT_TTAG` (`command_slots`): no slot's tag is the Connect tag.
+    for ttag in 0..nr {
         if cmds
             .push(Cmd::new(core::ptr::from_ref(q), ttag), GFP_KERNEL)
             .is_err()
@@ -618,6 +677,7 @@ pub(crate) unsafe fn install_queue(sq: *mut sys::nvmet_sq) -> u16 {
         free = core::ptr::from_ref(cmd);
     }
     slots.free = free;
+    q.connected.store(true, Relaxed);
     0
 }
 
@@ -662,16 +722,16 @@ pub(crate) unsafe fn local_addr_of(req: *mut sys::nvmet_req) -> SockAddr {
     unsafe { (*Cmd::from_req(req).queue.load(Relaxed)).local }
 }
 
-/// The peer address of the admin queue of a controller, for `host_traddr`.
-///
-/// # Safety
-///
-/// `sq` must be the admin sq of a live queue.
-pub(crate) unsafe fn peer_addr_of(sq: *mut sys::nvmet_sq) -> SockAddr {
-    // SAFETY: As the caller guarantees.
-    let pair = unsafe { QueuePair::from_sq(sq) };
-    // SAFETY: `pair` is the `pair` field of a live queue.
-    unsafe { (*kernel::container_of!(core::ptr::from_ref(pair), Queue, pair)).peer }
+/// The peer address of the queue whose sq is `sq` in controller `ctrl`, for `host_traddr`:
+/// looked up in the queue list, since the queue may already be gone.
+pub(crate) fn peer_addr_of(ctrl: *mut sys::nvmet_ctrl, sq: *mut sys::nvmet_sq) -> Option<SockAddr> {
+    let mut peer = None;
+    for_each_queue(|q| {
+        if q.pair.sq_ptr() == sq && q.pair.ctrl() == ctrl {
+            peer = Some(q.peer);
+        }
+    });
+    peer
 }
 
 impl Queue {

@@ -51,6 +51,17 @@ pub(crate) struct Stats {
     pub(crate) buffers_live: Counter,
     /// I/O work runs requeued with nothing pending, only for `idle_poll_period_usecs`.
     pub(crate) idle_polls: Counter,
+    /// Connections closed for not sending an ICReq in time (`icreq_timeout_ms`).
+    pub(crate) icreq_timeouts: Counter,
+    /// Connections closed for not connecting a queue in time (`connect_timeout_ms`).
+    pub(crate) connect_timeouts: Counter,
+    /// Terminating connections closed before their C2HTermReq could go out.
+    pub(crate) term_timeouts: Counter,
+    /// Writes whose R2T had to wait for the queue's bound on solicited data.
+    pub(crate) r2t_deferred: Counter,
+    /// Bytes of refused commands' data dropped unread, and the receive calls that did it.
+    pub(crate) bytes_discarded: Counter,
+    pub(crate) discard_recvs: Counter,
 }
 
 /// The module's statistics.
@@ -75,6 +86,12 @@ pub(crate) static STATS: Stats = Stats {
     ports_live: Atomic::new(0),
     buffers_live: Atomic::new(0),
     idle_polls: Atomic::new(0),
+    icreq_timeouts: Atomic::new(0),
+    connect_timeouts: Atomic::new(0),
+    term_timeouts: Atomic::new(0),
+    r2t_deferred: Atomic::new(0),
+    bytes_discarded: Atomic::new(0),
+    discard_recvs: Atomic::new(0),
 };
 
 /// The debugfs view of [`STATS`], one `name value` line per counter.
@@ -83,7 +100,7 @@ pub(crate) struct StatsFile;
 impl Writer for StatsFile {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &STATS;
-        let rows: [(&str, &Counter); 20] = [
+        let rows: [(&str, &Counter); 26] = [
             ("bytes_placed_page_address", &s.bytes_direct),
             ("bytes_placed_highmem_guard", &s.bytes_highmem),
             ("bytes_sent", &s.bytes_sent),
@@ -104,6 +121,12 @@ impl Writer for StatsFile {
             ("ports_live", &s.ports_live),
             ("data_buffers_live", &s.buffers_live),
             ("io_work_idle_polls", &s.idle_polls),
+            ("icreq_timeouts", &s.icreq_timeouts),
+            ("connect_timeouts", &s.connect_timeouts),
+            ("term_timeouts", &s.term_timeouts),
+            ("r2t_deferred", &s.r2t_deferred),
+            ("bytes_discarded", &s.bytes_discarded),
+            ("discard_recvs", &s.discard_recvs),
         ];
         for (name, counter) in rows {
             write!(f, "{name} ")?;

@@ -9,13 +9,11 @@ use crate::{
             Ops,
             PortRef, //
         },
+        socket::SockAddr,
         sys,
         work::Workqueue,
     },
-    port::{
-        self,
-        Port, //
-    },
+    port,
     proto::{digest::Crc32c, pdu::MAXH2CDATA},
     queue,
 };
@@ -120,10 +118,15 @@ unsafe extern "C" fn install_queue(sq: *mut sys::nvmet_sq) -> u16 {
 /// Writes the address a discovery log entry shows for `nport`: the port's address, or for a
 /// wildcard port the local address of the connection the request came on.
 ///
+/// This may run after `remove_port` (a discovery log page that waited for the configuration
+/// lock while the port's last subsystem was unlinked), so it reads only the core's port,
+/// which configfs keeps until the port's directory goes, and the request's queue, which
+/// waits for its requests before it goes.
+///
 /// # Safety
 ///
-/// Called by the core with one of our requests, a port of ours, and a buffer of
-/// `NVMF_TRADDR_SIZE` bytes.
+/// Called by the core with one of our requests, a port, and a buffer of `NVMF_TRADDR_SIZE`
+/// bytes.
 unsafe extern "C" fn disc_traddr(
     req: *mut sys::nvmet_req,
     nport: *mut sys::nvmet_port,
@@ -132,11 +135,11 @@ unsafe extern "C" fn disc_traddr(
     const NVMF_TRADDR_SIZE: usize = 256;
     // SAFETY: The buffer has `NVMF_TRADDR_SIZE` bytes (the core's contract).
     let out = unsafe { core::slice::from_raw_parts_mut(traddr.cast::<u8>(), NVMF_TRADDR_SIZE) };
-    // SAFETY: The port is live and enabled on us.
+    // SAFETY: The core passes a live port (`req->port`).
     let nport = unsafe { PortRef::from_raw(nport) };
-    // SAFETY: `priv` of an enabled port of ours holds its `Port`.
-    let port = unsafe { &*nport.private().cast::<Port>() };
-    if port.is_any() {
+    let any = SockAddr::parse(nport.adrfam(), nport.traddr(), nport.trsvcid())
+        .is_ok_and(|addr| addr.is_any());
+    if any {
         // SAFETY: `req` is one of our requests.
         unsafe { queue::local_addr_of(req) }.format(out);
     } else {
@@ -156,16 +159,13 @@ unsafe extern "C" fn host_traddr(
     traddr: *mut c_char,
     len: usize,
 ) -> isize {
-    // SAFETY: The controller is live; its admin sq is one of our queues' while it exists.
+    // SAFETY: The controller is live, and so is its array of sqs.
     let sq = unsafe { *(*ctrl).sqs };
-    if sq.is_null() {
+    // The admin queue may be tearing down: look it up among the live queues rather than
+    // follow the pointer.
+    let Some(peer) = queue::peer_addr_of(ctrl, sq).filter(|peer| peer.is_set()) else {
         return EINVAL.to_errno() as isize;
-    }
-    // SAFETY: `sq` is the admin sq of one of our queues.
-    let peer = unsafe { queue::peer_addr_of(sq) };
-    if !peer.is_set() {
-        return EINVAL.to_errno() as isize;
-    }
+    };
     // SAFETY: The buffer has `len` bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(traddr.cast::<u8>(), len) };
     peer.format(out) as isize

@@ -301,6 +301,20 @@ impl Req {
         unsafe { sys::nvmet_req_init(req, pair.sq_ptr(), &ops.0) }
     }
 
+    /// The data length the command implies from its own fields, as the core computes it
+    /// (`nvmet_req_transfer_len()`: for example the blocks of a Read or Write), or 0 when the
+    /// core knows none.
+    ///
+    /// # Safety
+    ///
+    /// `init` must have returned `true` and the request must not have been executed.
+    pub(crate) unsafe fn transfer_len(&self) -> u32 {
+        // SAFETY: An initialised request has its sq, command and namespace set, which is all
+        // `nvmet_req_transfer_len` reads.
+        let len = unsafe { sys::nvmet_req_transfer_len(self.req.get()) };
+        u32::try_from(len).unwrap_or(u32::MAX)
+    }
+
     /// Gives the data buffer to the core.
     ///
     /// # Safety

@@ -7,6 +7,8 @@
 #include <linux/highmem.h>
 #include <linux/slab.h>
 #include <linux/inet.h>
+#include <linux/ratelimit.h>
+#include <linux/uio.h>
 #include <linux/nvme.h>
 #include <net/inet_sock.h>
 #include <net/sock.h>
@@ -102,6 +104,11 @@ int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_h
 		sk->sk_data_ready = nvmet_tcp_rs_data_ready;
 		sk->sk_state_change = nvmet_tcp_rs_state_change;
 		sk->sk_write_space = nvmet_tcp_rs_write_space;
+		/*
+		 * Still under the lock: a close on another CPU cannot start the teardown (and free
+		 * the queue) before the queue has armed its deadline and queued its I/O work.
+		 */
+		nvmet_tcp_rs_queue_attached(hooks);
 	}
 	write_unlock_bh(&sk->sk_callback_lock);
 	return ret;
@@ -182,6 +189,31 @@ bool nvmet_tcp_rs_addr_is_any(struct sockaddr_storage *addr)
 int nvmet_tcp_rs_addr_format(char *buf, size_t len, const struct sockaddr_storage *addr)
 {
 	return snprintf(buf, len, "%pISc", addr);
+}
+
+/*
+ * Receives and drops up to len bytes without copying them anywhere (a discarding iterator),
+ * for the data of a command that was refused.
+ */
+int nvmet_tcp_rs_sock_recv_discard(struct socket *sock, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+
+	iov_iter_discard(&msg.msg_iter, ITER_DEST, len);
+	return sock_recvmsg(sock, &msg, MSG_DONTWAIT);
+}
+
+/* Whether a warning that a host can cause at will may be logged now (the printk defaults). */
+bool nvmet_tcp_rs_warn_ratelimit(void)
+{
+	static DEFINE_RATELIMIT_STATE(rs, DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST);
+
+	return __ratelimit(&rs);
+}
+
+void nvmet_tcp_rs_init_delayed_work(struct delayed_work *dwork, work_func_t func)
+{
+	INIT_DELAYED_WORK(dwork, func);
 }
 
 struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void)

@@ -28,6 +28,8 @@ struct nvmet_tcp_rs_sk_hooks {
 void nvmet_tcp_rs_port_accept_ready(struct nvmet_tcp_rs_sk_hooks *hooks);
 void nvmet_tcp_rs_queue_io_ready(struct nvmet_tcp_rs_sk_hooks *hooks);
 void nvmet_tcp_rs_queue_sock_closed(struct nvmet_tcp_rs_sk_hooks *hooks);
+/* Implemented in Rust; called under write_lock_bh(sk_callback_lock) once attached. */
+void nvmet_tcp_rs_queue_attached(struct nvmet_tcp_rs_sk_hooks *hooks);
 
 int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
 int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
@@ -35,6 +37,8 @@ void nvmet_tcp_rs_sock_detach(struct socket *sock, struct nvmet_tcp_rs_sk_hooks 
 void nvmet_tcp_rs_sock_setup_listener(struct socket *sock, int priority);
 void nvmet_tcp_rs_sock_setup_queue(struct socket *sock, int priority);
 int nvmet_tcp_rs_sock_cpu(struct socket *sock);
+int nvmet_tcp_rs_sock_recv_discard(struct socket *sock, size_t len);
+bool nvmet_tcp_rs_warn_ratelimit(void);
 
 int nvmet_tcp_rs_addr_parse(u8 adrfam, const char *traddr, const char *trsvcid,
 			    struct sockaddr_storage *addr);
@@ -42,6 +46,7 @@ bool nvmet_tcp_rs_addr_is_any(struct sockaddr_storage *addr);
 int nvmet_tcp_rs_addr_format(char *buf, size_t len, const struct sockaddr_storage *addr);
 
 struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
+void nvmet_tcp_rs_init_delayed_work(struct delayed_work *dwork, work_func_t func);
 
 bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head);
 struct llist_node *nvmet_tcp_rs_llist_del_all(struct llist_head *head);

@@ -230,8 +230,9 @@ impl Socket {
     /// nothing is there, and `Err(ECONNRESET)` when the peer closed the connection.
     pub(crate) fn recv(&self, iov: &mut KvecList<'_>) -> Result<usize> {
         let len = iov.len;
-        // SAFETY: Every kvec points to memory borrowed mutably by `iov` for its lifetime.
-        unsafe { self.recv_raw(iov.vecs.as_mut_ptr(), iov.vecs.len(), len) }
+        // SAFETY: The first `nr` kvecs point to memory borrowed mutably by `iov` for its
+        // lifetime (`KvecList::push`).
+        unsafe { self.recv_raw(iov.vecs.as_mut_ptr(), iov.nr, len) }
     }
 
     /// Receives into one buffer without blocking, like [`Socket::recv`].
@@ -264,6 +265,21 @@ impl Socket {
                 sys::MSG_DONTWAIT as i32,
             )
         };
+        match nonblocking(ret)? {
+            0 if ret == 0 => Err(ECONNRESET),
+            n => Ok(n),
+        }
+    }
+
+    /// Receives and drops up to `len` bytes without copying them, without blocking. Returns
+    /// the bytes dropped, like [`Socket::recv`].
+    pub(crate) fn recv_discard(&self, len: usize) -> Result<usize> {
+        if len == 0 {
+            return Ok(0);
+        }
+        // SAFETY: The socket is valid; the data goes to a discarding iterator, nowhere in
+        // memory.
+        let ret = unsafe { sys::nvmet_tcp_rs_sock_recv_discard(self.ptr.as_ptr(), len) };
         match nonblocking(ret)? {
             0 if ret == 0 => Err(ECONNRESET),
             n => Ok(n),
@@ -319,32 +335,48 @@ impl Drop for Socket {
     }
 }
 
-/// A list of receive buffers for one [`Socket::recv`], with preallocated room so that the
-/// receive path does not allocate.
+/// Room for the receive buffers of one [`Socket::recv`], kept in the object that receives so
+/// that the receive path does not allocate.
+pub(crate) type KvecStorage = [sys::kvec; RECV_SEGS];
+
+/// Most receive buffers of one receive call: 256 KiB in 4 KiB pages.
+pub(crate) const RECV_SEGS: usize = 64;
+
+/// Empty storage for a [`KvecList`].
+pub(crate) const fn kvec_storage() -> KvecStorage {
+    [sys::kvec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; RECV_SEGS]
+}
+
+/// A list of receive buffers for one [`Socket::recv`].
 pub(crate) struct KvecList<'a> {
-    vecs: &'a mut KVec<sys::kvec>,
+    vecs: &'a mut KvecStorage,
+    nr: usize,
     len: usize,
 }
 
 impl<'a> KvecList<'a> {
-    /// Starts an empty list in `storage` (whose capacity bounds the number of buffers).
-    pub(crate) fn new(storage: &'a mut KVec<sys::kvec>) -> Self {
-        storage.clear();
+    /// Starts an empty list in `storage` (whose size bounds the number of buffers).
+    pub(crate) fn new(storage: &'a mut KvecStorage) -> Self {
         Self {
             vecs: storage,
+            nr: 0,
             len: 0,
         }
     }
 
     /// Adds a buffer; returns `false` (and adds nothing) when the list is full.
     pub(crate) fn push(&mut self, buf: &'a mut [u8]) -> bool {
-        let vec = sys::kvec {
+        let Some(slot) = self.vecs.get_mut(self.nr) else {
+            return false;
+        };
+        *slot = sys::kvec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        if self.vecs.push_within_capacity(vec).is_err() {
-            return false;
-        }
+        self.nr += 1;
         self.len += buf.len();
         true
     }
@@ -358,6 +390,9 @@ impl<'a> KvecList<'a> {
 impl Drop for KvecList<'_> {
     fn drop(&mut self) {
         // The pointers borrowed for `'a` must not outlive the borrow in the storage.
-        self.vecs.clear();
+        for v in self.vecs.iter_mut().take(self.nr) {
+            v.iov_base = core::ptr::null_mut();
+            v.iov_len = 0;
+        }
     }
 }

@@ -66,6 +66,62 @@ impl RawWork {
     }
 }
 
+/// A `delayed_work` embedded in a larger object, which the `WorkFn` finds with
+/// [`RawDelayedWork::from_work`] and `container_of!`.
+///
+/// # Invariants
+///
+/// Once [`RawDelayedWork::init`] has run, the `delayed_work` is initialised with a function.
+#[repr(transparent)]
+pub(crate) struct RawDelayedWork(Opaque<sys::delayed_work>);
+
+impl RawDelayedWork {
+    /// An uninitialised delayed work item; [`RawDelayedWork::init`] must run before it is
+    /// queued.
+    pub(crate) const fn uninit() -> Self {
+        Self(Opaque::uninit())
+    }
+
+    /// Initialises the delayed work item to run `func`. All delayed work items of the module
+    /// share one lockdep class (the shim's `INIT_DELAYED_WORK()` call site): there is one kind.
+    pub(crate) fn init(&self, func: WorkFn) {
+        // SAFETY: The pointer is valid for writes; nobody can have queued an uninitialised
+        // work item, so nobody else accesses it now.
+        unsafe { sys::nvmet_tcp_rs_init_delayed_work(self.0.get(), Some(func)) };
+    }
+
+    /// Runs the work item on `wq` after `delay` jiffies, or sooner or later than planned if it
+    /// was already pending (the new delay replaces the old one).
+    ///
+    /// # Safety
+    ///
+    /// The object that embeds `self` must stay alive until the work has run or has been
+    /// cancelled with [`RawDelayedWork::cancel_sync`].
+    pub(crate) unsafe fn schedule(&self, wq: *mut sys::workqueue_struct, delay: usize) {
+        // SAFETY: `self` was initialised by `init` (type invariant), `wq` is a live workqueue
+        // (callers pass the core's), and the caller keeps `self` alive. `mod_delayed_work_on`
+        // may be called in any context.
+        unsafe { sys::mod_delayed_work_on(ANY_CPU, wq, self.0.get(), delay) };
+    }
+
+    /// Waits until the work item is neither pending nor running.
+    pub(crate) fn cancel_sync(&self) {
+        // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.
+        unsafe { sys::cancel_delayed_work_sync(self.0.get()) };
+    }
+
+    /// The delayed work item whose `work_struct` the work function was called with.
+    ///
+    /// # Safety
+    ///
+    /// `work` must be the `work` field of a live `RawDelayedWork`.
+    pub(crate) unsafe fn from_work<'a>(work: *mut sys::work_struct) -> &'a Self {
+        // SAFETY: `work` is the `work` field of a `delayed_work`, which `RawDelayedWork` wraps
+        // transparently, and the caller guarantees it is live.
+        unsafe { &*kernel::container_of!(work, sys::delayed_work, work).cast::<Self>() }
+    }
+}
+
 /// The C `WORK_CPU_UNBOUND`: queue on any CPU.
 pub(crate) const ANY_CPU: i32 = sys::wq_misc_consts_WORK_CPU_UNBOUND as i32;
 

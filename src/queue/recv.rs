@@ -13,6 +13,7 @@ use crate::{
         Life, //
     },
     ffi::{
+        self,
         sg::{
             sg_page,
             SgBuffer, //
@@ -75,23 +76,19 @@ impl Queue {
         Ok(done)
     }
 
-    /// A fatal protocol error: send a C2HTermReq echoing the header of the PDU in error (as
-    /// much of it as arrived) if the error has one, then fail.
+    /// A fatal protocol error: nothing more is received, and the send path sends a
+    /// C2HTermReq echoing the header of the PDU in error (as much of it as arrived), if the
+    /// error has one, once the PDU it is sending is out; then the connection closes.
     fn protocol_error(&self, io: &mut IoState, err: proto::Error) -> Result<bool> {
         STATS.protocol_errors.add(1, Relaxed);
-        pr_err!("queue {}: protocol error {:?}\n", self.idx, err);
-        if let Some((fes, fei)) = err.term() {
-            let echo = io.recv.hdr.get(..io.recv.echo).unwrap_or(&[]);
-            if let Ok(len) = pdu::encode_c2h_term_req(fes, fei, echo, &mut io.send.ctrl) {
-                io.send.ctrl_len = len;
-                io.send.ctrl_sent = 0;
-                STATS.tx_c2h_term.add(1, Relaxed);
-                // One non-blocking attempt: the connection is closed right after.
-                let _ = self.send_ctrl(io);
-            }
+        if ffi::warn_ratelimit() {
+            pr_err!("queue {}: protocol error {:?}\n", self.idx, err);
         }
+        let echo = io.recv.hdr.get(..io.recv.echo).unwrap_or(&[]);
+        io.tx.terminate(err, echo);
         io.recv.dead = true;
-        Err(EPROTO)
+        self.start_termination();
+        Ok(false)
     }
 
     fn recv_header(&self, io: &mut IoState) -> Result<bool> {
@@ -145,6 +142,7 @@ impl Queue {
                     io.recv.dead = true;
                     return Err(ESHUTDOWN);
                 }
+                self.await_connect();
                 io.conn = ConnState::Live(neg);
                 Ok(())
             }
@@ -210,40 +208,48 @@ impl Queue {
                 return Ok(());
             }
         };
-        st.plan = plan;
-        if plan.is_empty() {
+        // Nothing is allocated for more data than the command itself moves.
+        // SAFETY: Initialised by the core.
+        let expected = unsafe { cmd.req.transfer_len() };
+        if let Err(status) = r2t::check_transfer_len(plan, expected) {
             st.life = Life::Executing;
-            // SAFETY: Initialised, no data needed, executed once.
-            unsafe { cmd.req.execute() };
+            // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
+            unsafe { cmd.req.complete(status) };
             return Ok(());
         }
-        let buf = match SgBuffer::alloc(plan.len(), crate::highmem_buffers()) {
-            Ok(buf) => buf,
-            Err(_) => {
-                st.life = Life::Executing;
-                // SAFETY: Initialised and not executed.
-                unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
-                return Ok(());
-            }
-        };
-        // SAFETY: Initialised and not executed; the buffer lives in the slot until the response
-        // has been sent.
-        unsafe { cmd.req.set_data(&buf, plan.len()) };
-        st.buf = Some(buf);
+        st.plan = plan;
         match plan {
-            DataPlan::InCapsule(len) => {
-                st.h2c = H2cTransfer::in_capsule(st.cid, len);
-                io.recv.cmd = cmd;
+            DataPlan::None => {
+                st.life = Life::Executing;
+                // SAFETY: Initialised, no data needed, executed once.
+                unsafe { cmd.req.execute() };
             }
             DataPlan::FromHost(len) => {
+                // The send path allocates the buffer and sends the R2T when the queue's bound
+                // on solicited data allows.
                 st.h2c = H2cTransfer::new(st.cid, len);
-                // The send path sends the R2T.
-                Self::push_send(io, cmd);
+                // SAFETY: I/O work; the slot was free, so it is on no list.
+                unsafe { io.send.r2t_wait.push(cmd) };
             }
-            DataPlan::ToHost(_) | DataPlan::None => {
-                st.life = Life::Executing;
-                // SAFETY: Initialised, buffer in place, executed once.
-                unsafe { cmd.req.execute() };
+            DataPlan::InCapsule(len) | DataPlan::ToHost(len) => {
+                let Ok(buf) = SgBuffer::alloc(len, crate::highmem_buffers()) else {
+                    st.life = Life::Executing;
+                    // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
+                    unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
+                    return Ok(());
+                };
+                // SAFETY: Initialised and not executed; the buffer lives in the slot until the
+                // response has been sent.
+                unsafe { cmd.req.set_data(&buf, len) };
+                st.buf = Some(buf);
+                if let DataPlan::InCapsule(_) = plan {
+                    st.h2c = H2cTransfer::in_capsule(st.cid, len);
+                    io.recv.cmd = cmd;
+                } else {
+                    st.life = Life::Executing;
+                    // SAFETY: Initialised, buffer in place, executed once.
+                    unsafe { cmd.req.execute() };
+                }
             }
         }
         Ok(())
@@ -274,12 +280,15 @@ impl Queue {
         };
         // SAFETY: I/O work, no other command state reference alive.
         let st = unsafe { cmd.st() };
-        // Data for a command that is not waiting for any (or has no buffer yet) is refused:
-        // the C target once dereferenced a NULL buffer here (CVE-2026-22998).
-        if st.life != Life::AwaitData || st.buf.is_none() {
+        // Data for a command that is not waiting for any is refused, and so is data before
+        // the command's R2T is all on the wire (`H2cTransfer::accept`).
+        if st.life != Life::AwaitData {
             return self.protocol_error(io, tag_error()).map(|_| ());
         }
         match st.h2c.accept(data) {
+            // The buffer exists once the R2T was built; the C target once dereferenced a NULL
+            // buffer here (CVE-2026-22998), so check anyway.
+            Ok(_) if st.buf.is_none() => self.protocol_error(io, tag_error()).map(|_| ()),
             Ok(accepted) => {
                 io.recv.cmd = cmd;
                 io.recv.offset = accepted.offset;
@@ -308,10 +317,12 @@ impl Queue {
                     Err(RecvError::Proto(e)) => return self.protocol_error(io, e),
                 }
             }
-            // Data of a command that was refused: skip it.
+            // Data of a command that was refused: drop it unread.
             _ => {
-                let len = left.min(io.recv.scratch.len());
-                self.sock.recv_slice(&mut io.recv.scratch[..len])?
+                let n = self.sock.recv_discard(left)?;
+                STATS.discard_recvs.add(1, Relaxed);
+                STATS.bytes_discarded.add(n as u64, Relaxed);
+                n
             }
         };
         if n == 0 {
@@ -433,11 +444,13 @@ impl Queue {
                     let st = unsafe { (*cmd).st() };
                     if st.life == Life::AwaitData {
                         STATS.ddgst_errors.add(1, Relaxed);
-                        pr_warn!(
-                            "queue {}: data digest error on command {}: failing it\n",
-                            self.idx,
-                            st.cid
-                        );
+                        if ffi::warn_ratelimit() {
+                            pr_warn!(
+                                "queue {}: data digest error on command {}: failing it\n",
+                                self.idx,
+                                st.cid
+                            );
+                        }
                         st.data_error = true;
                     }
                 }
@@ -464,6 +477,10 @@ impl Queue {
             Life::InitFailed => Self::push_send(io, cmd),
             Life::AwaitData if st.h2c.is_complete() => {
                 st.life = Life::Executing;
+                if let DataPlan::FromHost(len) = st.plan {
+                    // The data asked for by its R2T is all in.
+                    io.send.r2t_budget.release(len);
+                }
                 if st.data_error {
                     // SAFETY: Initialised and not executed.
                     unsafe { cmd.req.complete(sys::NVME_SC_TRANSIENT_TR_ERR as u16) };

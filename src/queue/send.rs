@@ -15,8 +15,12 @@ use crate::{
         Stage, //
     },
     ffi::{
-        sg::sg_page,
-        socket::SendFlags, //
+        sg::{
+            sg_page,
+            SgBuffer, //
+        },
+        socket::SendFlags,
+        sys,
     },
     placement::PageChunk,
     proto::{
@@ -38,6 +42,16 @@ use kernel::{
     sync::atomic::Relaxed, //
 };
 
+/// What became of a write waiting for its R2T.
+enum R2tStart {
+    /// Its R2T is being sent.
+    Started,
+    /// The queue's bound on solicited data does not allow it yet: it stays first in line.
+    Deferred,
+    /// It could not get a buffer: it was completed with an error instead.
+    Failed,
+}
+
 impl Queue {
     /// Sends up to `budget` times; returns how many made progress.
     pub(super) fn try_send(&self, io: &mut IoState, budget: u32, ops: &mut u32) -> Result<u32> {
@@ -52,78 +66,165 @@ impl Queue {
         Ok(done)
     }
 
-    /// Sends the pending control PDU; returns whether it is all out.
-    pub(super) fn send_ctrl(&self, io: &mut IoState) -> Result<bool> {
-        let Some(rest) = io.send.ctrl.get(io.send.ctrl_sent..io.send.ctrl_len) else {
-            return Ok(true);
-        };
-        let n = self.sock.send(rest, SendFlags { more: false })?;
-        io.send.ctrl_sent += n;
-        Ok(io.send.ctrl_sent >= io.send.ctrl_len)
-    }
-
-    /// Makes progress on one command; returns `false` when there is nothing to send or the
-    /// socket is full.
+    /// Makes progress on one PDU; returns `false` when there is nothing to send or the socket
+    /// is full.
     fn send_one(&self, io: &mut IoState, last_in_batch: bool) -> Result<bool> {
+        // A terminating connection sends only the C2HTermReq, at a PDU boundary.
+        if !io.tx.is_open() && !io.tx.in_pdu() {
+            return self.send_term(io);
+        }
         if io.send.ctrl_sent < io.send.ctrl_len {
             return self.send_ctrl(io);
         }
-        if io.send.cur.is_null() {
-            if io.send.head.is_null() {
-                self.collect_completions(io);
-            }
-            let head = io.send.head;
-            if head.is_null() {
-                return Ok(false);
-            }
-            // SAFETY: Commands on the send list are live commands of this queue; I/O work.
-            let st = unsafe { (*head).st() };
-            io.send.head = st.next;
-            if io.send.head.is_null() {
-                io.send.tail = core::ptr::null();
-            }
-            io.send.cur = head;
-            // SAFETY: As above.
-            self.prepare(unsafe { &*head }, st, negotiated(io));
+        if io.send.cur.is_null() && !self.next_to_send(io) {
+            return Ok(false);
+        }
+        if !io.tx.in_pdu() && io.tx.start_pdu().is_err() {
+            return self.send_term(io);
         }
         // SAFETY: `cur` is a live command of this queue.
         let cmd = unsafe { &*io.send.cur };
-        let more_queued = !last_in_batch && !io.send.head.is_null();
         let neg = negotiated(io);
+        let idle = io.send.ready.is_empty() && io.send.r2t_wait.is_empty();
+        let more_queued = !last_in_batch && !idle;
         // SAFETY: I/O work, no other command state reference alive.
         let st = unsafe { cmd.st() };
-        if !self.send_stages(cmd, st, neg, more_queued)? {
+        if !self.send_pdu(st, neg, more_queued)? {
             return Ok(false);
         }
-        io.send.cur = core::ptr::null();
-        if st.life != Life::AwaitData {
-            // The response is out: the command is done.
-            if st.buf.is_some() {
-                // SAFETY: The core is done with the request.
-                unsafe { cmd.req.clear_data() };
-                st.buf = None;
+        io.tx.end_pdu();
+        match st.stage {
+            // The host may send the data now; the command waits for it.
+            Stage::R2t => {
+                st.h2c.r2t_sent();
+                io.send.cur = core::ptr::null();
             }
-            self.put_cmd(cmd);
+            Stage::DataHeader | Stage::Data | Stage::DataDigest if !st.success_in_data => {
+                Self::prepare_response(cmd, st, neg);
+            }
+            // The response (or the data with the SUCCESS flag) is out: the command is done.
+            Stage::DataHeader | Stage::Data | Stage::DataDigest | Stage::Response => {
+                io.send.cur = core::ptr::null();
+                if st.buf.is_some() {
+                    // SAFETY: The core is done with the request.
+                    unsafe { cmd.req.clear_data() };
+                    st.buf = None;
+                }
+                self.put_cmd(cmd);
+            }
         }
         Ok(true)
     }
 
-    /// Sets up what to send for a command taken off the send list.
+    /// Sends the pending control PDU (the ICResp); returns whether it is all out.
+    fn send_ctrl(&self, io: &mut IoState) -> Result<bool> {
+        if !io.tx.in_pdu() && io.tx.start_pdu().is_err() {
+            return self.send_term(io);
+        }
+        let Some(rest) = io.send.ctrl.get(io.send.ctrl_sent..io.send.ctrl_len) else {
+            return Ok(false);
+        };
+        let n = self.sock.send(rest, SendFlags { more: false })?;
+        io.send.ctrl_sent += n;
+        if io.send.ctrl_sent < io.send.ctrl_len {
+            return Ok(false);
+        }
+        io.tx.end_pdu();
+        Ok(true)
+    }
+
+    /// Sends the rest of the C2HTermReq of a terminating connection; returns whether any of
+    /// it went out. Once it is all out, the connection is closed ([`Tx::is_closed`]).
+    ///
+    /// [`Tx::is_closed`]: crate::proto::tx::Tx::is_closed
+    fn send_term(&self, io: &mut IoState) -> Result<bool> {
+        let first = !io.tx.term_started();
+        let n = match io.tx.term_pending() {
+            Some(rest) => self.sock.send(rest, SendFlags { more: false })?,
+            None => return Ok(false),
+        };
+        if n > 0 && first {
+            STATS.tx_c2h_term.add(1, Relaxed);
+        }
+        io.tx.term_progress(n);
+        Ok(n > 0)
+    }
+
+    /// Picks the next command to send and prepares its PDU: an R2T if one is waiting and the
+    /// bound allows, else a completed command. Returns `false` when there is none.
+    fn next_to_send(&self, io: &mut IoState) -> bool {
+        if io.send.ready.is_empty() {
+            self.collect_completions(io);
+        }
+        let first = io.send.r2t_wait.first();
+        if !first.is_null() {
+            // SAFETY: Commands on the lists are live commands of this queue.
+            match self.start_r2t(io, unsafe { &*first }) {
+                R2tStart::Deferred => {}
+                started => {
+                    // SAFETY: I/O work; it is `first`, which is on this list.
+                    unsafe { io.send.r2t_wait.pop() };
+                    if let R2tStart::Started = started {
+                        io.send.cur = first;
+                        return true;
+                    }
+                }
+            }
+        }
+        // SAFETY: I/O work, no other command state reference alive.
+        let Some(cmd) = (unsafe { io.send.ready.pop() }) else {
+            return false;
+        };
+        // SAFETY: As above.
+        self.prepare(cmd, unsafe { cmd.st() }, negotiated(io));
+        io.send.cur = cmd;
+        true
+    }
+
+    /// Asks for a write's data: takes the bytes from the queue's bound, allocates the buffer
+    /// (only now, so that a host cannot make the target hold buffers for data it never sends)
+    /// and builds the R2T.
+    fn start_r2t(&self, io: &mut IoState, cmd: &Cmd) -> R2tStart {
+        // SAFETY: I/O work, no other command state reference alive.
+        let st = unsafe { cmd.st() };
+        let len = st.plan.len();
+        if !io.send.r2t_budget.try_take(len) {
+            if !st.r2t_deferred {
+                st.r2t_deferred = true;
+                STATS.r2t_deferred.add(1, Relaxed);
+            }
+            return R2tStart::Deferred;
+        }
+        let r2t = st.h2c.r2t(cmd.ttag, negotiated(io));
+        let buf = SgBuffer::alloc(len, crate::highmem_buffers());
+        let (Some(r2t), Ok(buf)) = (r2t, buf) else {
+            // No memory (or, against the queue's bookkeeping, no R2T to send for it): fail
+            // the command rather than send anything for it.
+            io.send.r2t_budget.release(len);
+            st.life = Life::Executing;
+            // SAFETY: Initialised and not executed.
+            unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
+            return R2tStart::Failed;
+        };
+        // SAFETY: Initialised and not executed; the buffer lives in the slot until the
+        // response has been sent.
+        unsafe { cmd.req.set_data(&buf, len) };
+        st.buf = Some(buf);
+        st.hdr_len = r2t
+            .encode_with_digest::<KernelCrc>(&mut st.hdr)
+            .unwrap_or(0);
+        st.sent = 0;
+        st.stage = Stage::R2t;
+        STATS.tx_r2t.add(1, Relaxed);
+        R2tStart::Started
+    }
+
+    /// Sets up what to send for a completed command taken off the ready list: its read data,
+    /// or its response.
     fn prepare(&self, cmd: &Cmd, st: &mut CmdState, neg: Negotiated) {
         st.sent = 0;
         st.sg_index = 0;
         st.success_in_data = false;
-        if st.life == Life::AwaitData {
-            // It waits for its data: ask for it. The tag is the command's slot.
-            if let Some(r2t) = st.h2c.r2t(cmd.ttag, neg) {
-                st.hdr_len = r2t
-                    .encode_with_digest::<KernelCrc>(&mut st.hdr)
-                    .unwrap_or(0);
-                st.stage = Stage::R2t;
-                STATS.tx_r2t.add(1, Relaxed);
-                return;
-            }
-        }
         // SAFETY: The command is completed (it came through `queue_response`, or the core
         // rejected it), so the core wrote its completion entry.
         let status = unsafe { cmd.req.status() };
@@ -156,18 +257,12 @@ impl Queue {
         STATS.tx_rsp.add(1, Relaxed);
     }
 
-    /// Sends as much of the command's stages as the socket takes. Returns `true` when the
-    /// command is out (for an R2T: the R2T is out).
-    fn send_stages(
-        &self,
-        cmd: &Cmd,
-        st: &mut CmdState,
-        neg: Negotiated,
-        more_queued: bool,
-    ) -> Result<bool> {
+    /// Sends as much of the command's current PDU as the socket takes. Returns `true` when
+    /// the PDU is out: an R2T, a response, or a C2HData PDU with its data and digest.
+    fn send_pdu(&self, st: &mut CmdState, neg: Negotiated, more_queued: bool) -> Result<bool> {
         loop {
             match st.stage {
-                Stage::R2t => return self.send_hdr(st, more_queued),
+                Stage::R2t | Stage::Response => return self.send_hdr(st, more_queued),
                 Stage::DataHeader => {
                     if !self.send_hdr(st, true)? {
                         return Ok(false);
@@ -180,13 +275,10 @@ impl Queue {
                         return Ok(false);
                     }
                     st.sent = 0;
-                    if neg.ddgst {
-                        st.stage = Stage::DataDigest;
-                    } else if st.success_in_data {
+                    if !neg.ddgst {
                         return Ok(true);
-                    } else {
-                        Self::prepare_response(cmd, st, neg);
                     }
+                    st.stage = Stage::DataDigest;
                 }
                 Stage::DataDigest => {
                     let more = !st.success_in_data || more_queued;
@@ -194,15 +286,8 @@ impl Queue {
                         return Ok(true);
                     };
                     st.sent += self.sock.send(rest, SendFlags { more })?;
-                    if st.sent < st.ddgst.len() {
-                        return Ok(false);
-                    }
-                    if st.success_in_data {
-                        return Ok(true);
-                    }
-                    Self::prepare_response(cmd, st, neg);
+                    return Ok(st.sent >= st.ddgst.len());
                 }
-                Stage::Response => return self.send_hdr(st, more_queued),
             }
         }
     }
