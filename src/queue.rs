@@ -83,6 +83,9 @@ const SEND_BUDGET: u32 = 8;
 const IO_WORK_BUDGET: u32 = 64;
 /// Queues of one controller that may be tearing down before a new admin queue is refused.
 const MAX_DISCONNECTING: usize = 128;
+/// How much of what a host sent after a fatal error is dropped before closing.
+const DRAIN_PASSES: u32 = 16;
+const DRAIN_BYTES: usize = 1 << 20;
 /// The most data a queue may have asked for with R2Ts and not received yet: two of the
 /// largest commands. Beyond it, writes wait for their R2T.
 const R2T_BYTES_PER_QUEUE: u32 = 2 * MAXH2CDATA;
@@ -365,6 +368,21 @@ impl Queue {
         }
     }
 
+    /// Ends the connection once its C2HTermReq is queued, so that the host gets it: drops
+    /// what the host sent since the error (unread data would turn the close into a reset,
+    /// which throws the queued data away) and has the socket's release deliver what is queued.
+    fn close_after_term(&self, io: &mut IoState) {
+        // Bounded: a host that keeps sending gets a reset, as it would anyway.
+        for _ in 0..DRAIN_PASSES {
+            match self.sock.recv_discard(DRAIN_BYTES) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        self.sock.deliver_on_close();
+        self.close(io, EPROTO);
+    }
+
     /// One run of the I/O work.
     fn io_work(&self) {
         if self.state.load(Acquire) == DISCONNECTING {
@@ -392,7 +410,7 @@ impl Queue {
             }
             if io.tx.is_closed() {
                 // The C2HTermReq is out (or there was none to send).
-                return self.close(io, EPROTO);
+                return self.close_after_term(io);
             }
             if !pending || ops >= IO_WORK_BUDGET {
                 break;

@@ -154,6 +154,18 @@ void nvmet_tcp_rs_sock_setup_queue(struct socket *sock, int priority)
 		ip_sock_set_tos(sock->sk, inet->rcv_tos);
 }
 
+/*
+ * Undoes the sock_no_linger() of nvmet_tcp_rs_sock_setup_queue(): the close that follows a
+ * C2HTermReq delivers what is queued (the end of the PDU in flight and the C2HTermReq) instead
+ * of throwing it away with a reset.
+ */
+void nvmet_tcp_rs_sock_linger_default(struct socket *sock)
+{
+	lock_sock(sock->sk);
+	sock_reset_flag(sock->sk, SOCK_LINGER);
+	release_sock(sock->sk);
+}
+
 int nvmet_tcp_rs_sock_cpu(struct socket *sock)
 {
 	int cpu = READ_ONCE(sock->sk->sk_incoming_cpu);

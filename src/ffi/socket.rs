@@ -220,6 +220,13 @@ impl Socket {
         unsafe { sys::nvmet_tcp_rs_sock_cpu(self.ptr.as_ptr()) }
     }
 
+    /// Makes the release of the socket a graceful close, which delivers what is queued,
+    /// instead of the reset that [`Socket::setup_connection`] asks for.
+    pub(crate) fn deliver_on_close(&self) {
+        // SAFETY: The socket is valid.
+        unsafe { sys::nvmet_tcp_rs_sock_linger_default(self.ptr.as_ptr()) };
+    }
+
     /// Shuts both directions down; the state-change callback then starts the teardown.
     pub(crate) fn shutdown(&self) {
         // SAFETY: The socket is valid.

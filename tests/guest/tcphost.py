@@ -17,10 +17,17 @@ for i in range(256):
     TABLE.append(c)
 
 HOSTNQN = b"nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-0000000000dd"
+DISCOVERY_NQN = b"nqn.2014-08.org.nvmexpress.discovery"
 
 # PDU types and C2HData flags.
 PDU_ICRESP, PDU_RSP, PDU_C2H_DATA = 0x1, 0x5, 0x7
+PDU_C2H_TERM, PDU_H2C_DATA, PDU_R2T = 0x3, 0x6, 0x9
 C2H_SUCCESS = 0x8
+DATA_LAST = 0x4
+# Connect attribute: SQ flow control disabled.
+CONNECT_DISABLE_SQFLOW = 0x4
+
+STATS = "/sys/kernel/debug/nvmet_tcp_rs/stats"
 
 
 def crc32c(data):
@@ -108,9 +115,23 @@ def read(s, cid, lba, nbytes):
             return 0, bytes(data[:got])
 
 
-def queue(host, port, ddgst=False, timeout=10):
-    """A connection that completed ICReq/ICResp."""
-    s = socket.create_connection((host, port), timeout=timeout)
+def queue(host, port, ddgst=False, timeout=10, rcvbuf=None, sndbuf=None):
+    """A connection that completed ICReq/ICResp. `rcvbuf`/`sndbuf`: SO_RCVBUF/SO_SNDBUF,
+    set before connecting."""
+    if rcvbuf is None and sndbuf is None:
+        s = socket.create_connection((host, port), timeout=timeout)
+    else:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        s = socket.socket(family, kind, proto)
+        try:
+            for opt, size in ((socket.SO_RCVBUF, rcvbuf), (socket.SO_SNDBUF, sndbuf)):
+                if size is not None:
+                    s.setsockopt(socket.SOL_SOCKET, opt, size)
+            s.settimeout(timeout)
+            s.connect(addr)
+        except BaseException:
+            s.close()
+            raise
     try:
         s.sendall(icreq(digest=2 if ddgst else 0))
         if recv_exact(s, 128)[0] != PDU_ICRESP:
@@ -125,9 +146,11 @@ def connect_data(subnqn, cntlid, hostnqn=HOSTNQN):
     return bytes(16) + struct.pack("<H", cntlid) + bytes(238) + subnqn.ljust(256, b"\0") + hostnqn.ljust(256, b"\0") + bytes(256)
 
 
-def connect(s, subnqn, qid, sqsize, cntlid=0xFFFF, ddgst=False):
-    """Fabrics Connect for queue `qid` of `sqsize` + 1 entries; returns (status, cntlid)."""
-    tail = struct.pack("<HHHBxI", 0, qid, sqsize, 0, 0)
+def connect(s, subnqn, qid, sqsize, cntlid=0xFFFF, ddgst=False, cattr=0):
+    """Fabrics Connect for queue `qid` of `sqsize` + 1 entries; returns (status, cntlid).
+    `cattr`: the Connect attributes (CONNECT_DISABLE_SQFLOW: no response after a Read's
+    C2HData with the SUCCESS flag)."""
+    tail = struct.pack("<HHHBxI", 0, qid, sqsize, cattr, 0)
     status, result = command(s, incapsule_sqe(0x7F, 1, 1024, fctype=1, tail=tail), connect_data(subnqn, cntlid), ddgst=ddgst)
     return status, result & 0xFFFF
 
@@ -157,3 +180,29 @@ def controller(host, port, subnqn, sqsize=31):
 def write_sqe(cid, lba, nbytes, nsid=1):
     """A Write of `nbytes` at `lba`, data in-capsule."""
     return incapsule_sqe(0x01, cid, nbytes, nsid=nsid, tail=struct.pack("<QI", lba, nbytes // 512 - 1))
+
+
+def transport_sqe(opcode, cid, lba, nbytes, nsid=1, nlb=None):
+    """A Read (0x02) or Write (0x01) of `nbytes` at `lba` with a transport data block SGL:
+    the data goes by C2HData, or by H2CData after an R2T. `nlb` (0's based) defaults to
+    what `nbytes` spans."""
+    nlb = nbytes // 512 - 1 if nlb is None else nlb
+    sqe = struct.pack("<BBHI", opcode, 0x40, cid, nsid) + bytes(16)
+    sqe += struct.pack("<QIBBBB", 0, nbytes, 0, 0, 0, 0x5A)
+    return sqe + struct.pack("<QI", lba, nlb) + bytes(12)
+
+
+def capsule_pdu(sqe):
+    """A command capsule PDU without data or digests."""
+    return hdr(0x4, 0, 72, 0, 72) + sqe
+
+
+def h2c_data_pdu(cid, ttag, offset, data, last=True):
+    """An H2CData PDU (no digests) carrying `data` at `offset` of command `cid`."""
+    return hdr(PDU_H2C_DATA, DATA_LAST if last else 0, 24, 24, 24 + len(data)) + struct.pack("<HHII", cid, ttag, offset, len(data)) + bytes(4) + data
+
+
+def stats(path=STATS):
+    """nvmet_tcp_rs's debugfs counters as a dict."""
+    with open(path) as f:
+        return {name: int(value) for name, value in (line.split() for line in f if line.strip())}
