@@ -157,8 +157,12 @@ impl Port {
         loop {
             match self.sock.accept() {
                 Ok(Some(sock)) => {
+                    // A connection reset right away fails here (no addresses): not worth a
+                    // message each time.
                     if let Err(e) = Queue::accept(self, sock) {
-                        pr_err!("failed to allocate a queue: {:?}\n", e);
+                        if crate::ffi::warn_ratelimit() {
+                            pr_err!("failed to take a connection: {:?}\n", e);
+                        }
                     }
                 }
                 Ok(None) => return,

@@ -361,6 +361,8 @@ impl Queue {
         io.recv.dead = true;
         io.tx.abort();
         self.sock.shutdown();
+        // As in `deadline_expired`: do not rely on a state change to start the teardown.
+        self.schedule_release();
         let ctrl = self.pair.ctrl();
         if err != EPIPE && err != ECONNRESET && !ctrl.is_null() {
             // SAFETY: The sq holds a reference on its controller.
@@ -371,6 +373,8 @@ impl Queue {
     /// Ends the connection once its C2HTermReq is queued, so that the host gets it: drops
     /// what the host sent since the error (unread data would turn the close into a reset,
     /// which throws the queued data away) and has the socket's release deliver what is queued.
+    /// Best effort: a host that keeps sending after the error still gets a reset, and with it
+    /// loses what was queued.
     fn close_after_term(&self, io: &mut IoState) {
         // Bounded: a host that keeps sending gets a reset, as it would anyway.
         for _ in 0..DRAIN_PASSES {

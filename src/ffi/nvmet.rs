@@ -309,7 +309,8 @@ impl Req {
     ///
     /// `init` must have returned `true` and the request must not have been executed.
     pub(crate) unsafe fn transfer_len(&self) -> u32 {
-        // SAFETY: An initialised request has its sq, command and namespace set, which is all
+        // SAFETY: An initialised request has its sq, command and namespace set, and its sq's
+        // controller (if any) is live while the sq holds it: that is all
         // `nvmet_req_transfer_len` reads.
         let len = unsafe { sys::nvmet_req_transfer_len(self.req.get()) };
         u32::try_from(len).unwrap_or(u32::MAX)

@@ -104,6 +104,13 @@ impl RawDelayedWork {
         unsafe { sys::mod_delayed_work_on(ANY_CPU, wq, self.0.get(), delay) };
     }
 
+    /// Cancels the work item if it is pending, without waiting for it if it runs; may be
+    /// called in any context.
+    pub(crate) fn cancel(&self) {
+        // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.
+        unsafe { sys::cancel_delayed_work(self.0.get()) };
+    }
+
     /// Waits until the work item is neither pending nor running.
     pub(crate) fn cancel_sync(&self) {
         // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.

@@ -178,12 +178,23 @@ pub fn plan_data(
     })
 }
 
-/// Checks the data plan against the transfer length the command itself implies (from its
-/// fields, such as the number of blocks of a Read or Write), before any buffer is allocated:
-/// an SGL longer than that is refused with the status the core would give it later. An
-/// `expected` length of 0 means the core does not know one.
-pub fn check_transfer_len(plan: DataPlan, expected: u32) -> Result<(), u16> {
-    if expected != 0 && plan.len() > expected {
+/// I/O command opcode: Dataset Management.
+pub const NVME_CMD_DSM: u8 = 0x09;
+
+/// Checks the data plan of a command on queue `qid` against the transfer length the command
+/// itself implies (`expected`, from its fields, such as the number of blocks of a Read or
+/// Write), before any buffer is allocated: an SGL longer than that is refused with the status
+/// the core would give it later. An `expected` length of 0 means the core knows none; and the
+/// core takes a Dataset Management range list longer than the ranges (`_lte`), so that one is
+/// left to it.
+pub fn check_transfer_len(
+    sqe: &[u8; SQE_LEN],
+    qid: u16,
+    plan: DataPlan,
+    expected: u32,
+) -> Result<(), u16> {
+    let lenient = qid != 0 && sqe[0] == NVME_CMD_DSM;
+    if expected != 0 && !lenient && plan.len() > expected {
         return Err(NVME_SC_SGL_INVALID_DATA | NVME_STATUS_DNR);
     }
     Ok(())
@@ -401,15 +412,22 @@ impl R2tBudget {
         }
     }
 
+    /// Whether `len` bytes for an R2T fit the bound now.
+    pub fn can_take(&self, len: u32) -> bool {
+        self.outstanding == 0
+            || self
+                .outstanding
+                .checked_add(len)
+                .is_some_and(|total| total <= self.limit)
+    }
+
     /// Takes `len` bytes for an R2T if the bound allows; returns whether it did.
     pub fn try_take(&mut self, len: u32) -> bool {
-        match self.outstanding.checked_add(len) {
-            Some(total) if total <= self.limit || self.outstanding == 0 => {
-                self.outstanding = total;
-                true
-            }
-            _ => false,
+        if !self.can_take(len) {
+            return false;
         }
+        self.outstanding = self.outstanding.saturating_add(len);
+        true
     }
 
     /// Gives back `len` bytes whose data arrived (or whose command ended).
@@ -539,17 +557,27 @@ mod tests {
     #[test]
     fn sgl_longer_than_the_command_is_refused() {
         let dnr = Err(NVME_SC_SGL_INVALID_DATA | NVME_STATUS_DNR);
-        assert_eq!(check_transfer_len(DataPlan::FromHost(MAXH2CDATA), 512), dnr);
-        assert_eq!(check_transfer_len(DataPlan::ToHost(4097), 4096), dnr);
-        assert_eq!(check_transfer_len(DataPlan::InCapsule(1024), 1024), Ok(()));
+        let write = sqe(0x01, 0, 0);
+        let check = |plan, expected| check_transfer_len(&write, 1, plan, expected);
+        assert_eq!(check(DataPlan::FromHost(MAXH2CDATA), 512), dnr);
+        assert_eq!(check(DataPlan::ToHost(4097), 4096), dnr);
+        assert_eq!(check(DataPlan::InCapsule(1024), 1024), Ok(()));
         // Shorter than the command: the core decides (some commands accept less).
-        assert_eq!(check_transfer_len(DataPlan::FromHost(512), 4096), Ok(()));
+        assert_eq!(check(DataPlan::FromHost(512), 4096), Ok(()));
         // The core knows no length for the command.
+        assert_eq!(check(DataPlan::FromHost(MAXH2CDATA), 0), Ok(()));
+        assert_eq!(check(DataPlan::None, 0), Ok(()));
+        // Dataset Management on an I/O queue: the core takes a longer list.
+        let dsm = sqe(NVME_CMD_DSM, 0, 0);
         assert_eq!(
-            check_transfer_len(DataPlan::FromHost(MAXH2CDATA), 0),
+            check_transfer_len(&dsm, 1, DataPlan::FromHost(4096), 16),
             Ok(())
         );
-        assert_eq!(check_transfer_len(DataPlan::None, 0), Ok(()));
+        // Opcode 0x09 on the admin queue is Delete I/O CQ: no exception there.
+        assert_eq!(
+            check_transfer_len(&dsm, 0, DataPlan::FromHost(4096), 16),
+            dnr
+        );
     }
 
     #[test]
@@ -622,8 +650,11 @@ mod tests {
     #[test]
     fn r2t_budget() {
         let mut b = R2tBudget::new(8 << 20);
+        assert!(b.can_take(u32::MAX));
         assert!(b.try_take(4 << 20));
+        assert!(b.can_take(4 << 20));
         assert!(b.try_take(4 << 20));
+        assert!(!b.can_take(1));
         assert!(!b.try_take(1));
         b.release(4 << 20);
         assert!(b.try_take(4096));

@@ -108,15 +108,6 @@ impl Tx {
             .unwrap_or(0);
     }
 
-    /// Ends the connection without a C2HTermReq, as soon as the PDU in flight is out (for
-    /// example when the host sent an H2CTermReq).
-    pub fn close(&mut self) {
-        if self.state == State::Open {
-            self.state = State::Terminating;
-            self.term_len = 0;
-        }
-    }
-
     /// The connection failed (the socket is gone, for example): nothing more can be sent.
     pub fn abort(&mut self) {
         self.state = State::Closed;
@@ -210,7 +201,7 @@ mod tests {
 
         let mut closed = Tx::new();
         closed.start_pdu().unwrap();
-        closed.close();
+        closed.terminate(Error::BufferSize, &[]);
         assert_eq!(closed.term_pending(), None);
         assert!(!closed.is_closed());
         closed.end_pdu();

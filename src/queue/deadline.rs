@@ -38,6 +38,7 @@ impl Queue {
     /// never if `ms` is 0.
     pub(super) fn arm_deadline(&self, ms: u32) {
         if ms == 0 {
+            self.deadline.cancel();
             return;
         }
         // SAFETY: The release work cancels the deadline before the queue is freed, and
@@ -82,8 +83,10 @@ impl Queue {
         if ffi::warn_ratelimit() {
             pr_info!("queue {}: closing the connection: {}\n", self.idx, why);
         }
-        // Its state change starts the teardown.
         self.sock.shutdown();
+        // Also start the teardown directly: a socket that was already closing when its
+        // callbacks were installed reports no further state change to us.
+        self.schedule_release();
     }
 }
 

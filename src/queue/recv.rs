@@ -148,12 +148,14 @@ impl Queue {
             }
             HostPdu::TermReq(term) => {
                 STATS.rx_h2c_term.add(1, Relaxed);
-                pr_info!(
-                    "queue {}: host terminated the connection: FES {:#x}, FEI {:#x}\n",
-                    self.idx,
-                    term.fes,
-                    term.fei
-                );
+                if ffi::warn_ratelimit() {
+                    pr_info!(
+                        "queue {}: host terminated the connection: FES {:#x}, FEI {:#x}\n",
+                        self.idx,
+                        term.fes,
+                        term.fei
+                    );
+                }
                 io.recv.dead = true;
                 Err(ECONNRESET)
             }
@@ -174,7 +176,9 @@ impl Queue {
         io.recv.offset = 0;
         io.recv.digest = DataDigest::new();
         let Some(cmd) = self.get_cmd() else {
-            pr_err!("queue {}: more commands than the queue holds\n", self.idx);
+            if ffi::warn_ratelimit() {
+                pr_err!("queue {}: more commands than the queue holds\n", self.idx);
+            }
             return self
                 .protocol_error(io, proto::Error::PduSequence)
                 .map(|_| ());
@@ -211,7 +215,7 @@ impl Queue {
         // Nothing is allocated for more data than the command itself moves.
         // SAFETY: Initialised by the core.
         let expected = unsafe { cmd.req.transfer_len() };
-        if let Err(status) = r2t::check_transfer_len(plan, expected) {
+        if let Err(status) = r2t::check_transfer_len(sqe, self.pair.qid(), plan, expected) {
             st.life = Life::Executing;
             // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
             unsafe { cmd.req.complete(status) };

@@ -85,7 +85,9 @@ impl Queue {
         // SAFETY: `cur` is a live command of this queue.
         let cmd = unsafe { &*io.send.cur };
         let neg = negotiated(io);
-        let idle = io.send.ready.is_empty() && io.send.r2t_wait.is_empty();
+        // Only what goes out right after this PDU counts: a PDU sent with MSG_MORE and nothing
+        // behind it would sit corked in the socket.
+        let idle = io.send.ready.is_empty() && !Self::r2t_ready(io);
         let more_queued = !last_in_batch && !idle;
         // SAFETY: I/O work, no other command state reference alive.
         let st = unsafe { cmd.st() };
@@ -179,6 +181,18 @@ impl Queue {
         self.prepare(cmd, unsafe { cmd.st() }, negotiated(io));
         io.send.cur = cmd;
         true
+    }
+
+    /// Whether the first write waiting for its R2T may have it now.
+    fn r2t_ready(io: &mut IoState) -> bool {
+        let first = io.send.r2t_wait.first();
+        if first.is_null() {
+            return false;
+        }
+        // SAFETY: Commands on the lists are live commands of this queue; I/O work, and no
+        // other command state reference is alive.
+        let len = unsafe { (*first).st().plan.len() };
+        io.send.r2t_budget.can_take(len)
     }
 
     /// Asks for a write's data: takes the bytes from the queue's bound, allocates the buffer
