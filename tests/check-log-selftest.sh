@@ -38,6 +38,11 @@ expect 1 bug-null '[    3.100000] BUG: kernel NULL pointer dereference, address:
 expect 1 kasan '[   40.000001] ==================================================================
 [   40.000002] BUG: KASAN: slab-use-after-free in nvmet_tcp_io_work+0x12/0x340 [nvmet_tcp]'
 expect 1 kfence '[   40.000002] BUG: KFENCE: out-of-bounds read in foo+0x1/0x2'
+expect 1 kunit-case '[   20.100000]     not ok 2 chunk_covers_its_range'
+expect 1 kunit-suite '[   20.100001] not ok 1 nvmet_tcp_rs_placement'
+expect 0 kunit-pass '[   20.100000]     ok 1 lowmem_chunk_and_local_mapping_agree
+[   20.100001] ok 1 nvmet_tcp_rs_placement'
+
 expect 1 oops-arm '[   22.000000] 8<--- cut here ---
 [   22.000001] Unable to handle kernel NULL pointer dereference at virtual address 00000004 when read
 [   22.000100] Internal error: Oops: 5 [#1] SMP ARM'

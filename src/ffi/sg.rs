@@ -61,10 +61,9 @@ impl Drop for SgBuffer {
     }
 }
 
-/// Returns the page of a scatterlist entry.
-pub(crate) fn sg_page(sg: &sys::scatterlist) -> NonNull<sys::page> {
+/// Returns the page of a scatterlist entry, or `None` for an entry without one.
+pub(crate) fn sg_page(sg: &sys::scatterlist) -> Option<NonNull<sys::page>> {
     // SAFETY: `sg` is a valid entry; the shim only decodes `page_link`.
     let page = unsafe { sys::nvmet_tcp_rs_sg_page(core::ptr::from_ref(sg).cast_mut()) };
-    // Every entry of an `SgBuffer` has a page (type invariant), and so do the core's lists.
-    NonNull::new(page).unwrap_or(NonNull::dangling())
+    NonNull::new(page)
 }

@@ -310,7 +310,8 @@ impl Socket {
     }
 
     /// Sends `len` bytes at `offset` of the page of the scatterlist entry `sg` without copying:
-    /// the socket takes a reference on the page. Returns the bytes sent (`0` if it would block).
+    /// the socket takes a reference on the page. Returns the bytes sent (`0` if it would block),
+    /// or `EINVAL` for a range outside the entry or an entry without a page.
     pub(crate) fn send_page(
         &self,
         sg: &sys::scatterlist,
@@ -318,16 +319,21 @@ impl Socket {
         len: u32,
         flags: SendFlags,
     ) -> Result<usize> {
+        if offset.checked_add(len).is_none_or(|end| end > sg.length) {
+            return Err(EINVAL);
+        }
+        let page = super::sg::sg_page(sg).ok_or(EINVAL)?;
         let bvec = sys::bio_vec {
-            bv_page: super::sg::sg_page(sg).as_ptr(),
+            bv_page: page.as_ptr(),
             bv_len: len,
             bv_offset: sg.offset + offset,
         };
         // SAFETY: A zeroed `msghdr` is a valid empty message.
         let mut msg: sys::msghdr = unsafe { core::mem::zeroed() };
         msg.msg_flags = flags.raw() | sys::MSG_SPLICE_PAGES;
-        // SAFETY: `msg.msg_iter` is valid for writes, and `bvec` describes live memory of a page
-        // of `sg` (`offset + len` is within the entry, checked by the caller's accounting).
+        // SAFETY: `msg.msg_iter` is valid for writes, and `bvec` describes live memory of the
+        // page of `sg`: `offset + len` is within the entry (checked above), and the entry
+        // within its page.
         unsafe { sys::iov_iter_bvec(&mut msg.msg_iter, sys::ITER_SOURCE, &bvec, 1, len as usize) };
         // SAFETY: The socket is valid; with `MSG_SPLICE_PAGES` it takes page references for
         // whatever it keeps, so the page may be freed by its owner after this returns.
@@ -401,5 +407,58 @@ impl Drop for KvecList<'_> {
             v.iov_base = core::ptr::null_mut();
             v.iov_len = 0;
         }
+    }
+}
+
+#[kernel::prelude::kunit_tests(nvmet_tcp_rs_addr)]
+mod tests {
+    use super::*;
+
+    const IP4: u8 = sys::NVMF_ADDR_FAMILY_IP4 as u8;
+    const IP6: u8 = sys::NVMF_ADDR_FAMILY_IP6 as u8;
+
+    /// The address as text, through a buffer as large as `disc_traddr`'s.
+    fn text(addr: &SockAddr) -> KVec<u8> {
+        let mut buf = [0u8; 256];
+        let n = addr.format(&mut buf);
+        let mut out = KVec::new();
+        for &b in buf.get(..n).unwrap_or(&[]) {
+            let _ = out.push(b, GFP_KERNEL);
+        }
+        out
+    }
+
+    #[test]
+    fn parse_and_format() -> Result {
+        let v4 = SockAddr::parse(IP4, c"127.0.0.1", c"4420")?;
+        assert!(v4.is_set() && !v4.is_any());
+        assert_eq!(&text(&v4)[..], b"127.0.0.1");
+        let v6 = SockAddr::parse(IP6, c"::1", c"4420")?;
+        assert!(v6.is_set() && !v6.is_any());
+        assert_eq!(&text(&v6)[..], b"::1");
+        assert!(SockAddr::parse(IP4, c"0.0.0.0", c"4420")?.is_any());
+        assert!(SockAddr::parse(IP6, c"::", c"4420")?.is_any());
+        assert!(!SockAddr::zeroed().is_set());
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        assert!(SockAddr::parse(IP4, c"::1", c"4420").is_err());
+        assert!(SockAddr::parse(IP6, c"127.0.0.1", c"4420").is_err());
+        assert!(SockAddr::parse(IP4, c"300.1.1.1", c"4420").is_err());
+        assert!(SockAddr::parse(IP4, c"127.0.0.1", c"port").is_err());
+        // Neither IPv4 nor IPv6 (3 is InfiniBand, 254 intra-host).
+        assert!(SockAddr::parse(3, c"127.0.0.1", c"4420").is_err());
+        assert!(SockAddr::parse(254, c"127.0.0.1", c"4420").is_err());
+    }
+
+    #[test]
+    fn format_truncates_like_snprintf() -> Result {
+        let addr = SockAddr::parse(IP4, c"127.0.0.1", c"4420")?;
+        let mut small = [0xffu8; 4];
+        assert_eq!(addr.format(&mut small), 9);
+        assert_eq!(small, *b"127\0");
+        Ok(())
     }
 }

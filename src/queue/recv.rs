@@ -364,7 +364,7 @@ impl Queue {
                 // entry within its page.
                 Some(unsafe {
                     PageChunk::new(
-                        sg_page(e),
+                        sg_page(e)?,
                         (e.offset + span.offset) as usize,
                         span.len as usize,
                     )
@@ -374,13 +374,13 @@ impl Queue {
         let mut highmem = None;
         let mut list = KvecList::new(&mut io.recv.iov);
         for chunk in chunks()? {
-            match chunk.direct() {
-                Some(mem) => {
+            match chunk.into_direct() {
+                Ok(mem) => {
                     if !list.push(mem) {
                         break;
                     }
                 }
-                None => {
+                Err(chunk) => {
                     if list.total() == 0 {
                         highmem = Some(chunk);
                     }
@@ -390,16 +390,13 @@ impl Queue {
         }
         if let Some(chunk) = highmem {
             drop(list);
-            let mut map = chunk.map_local();
-            let n = self
-                .sock
-                .recv_slice(map.as_mut_slice())
-                .map_err(RecvError::Socket)?;
-            if ddgst {
-                io.recv
-                    .digest
-                    .update(map.as_mut_slice().get(..n).unwrap_or(&[]));
-            }
+            let n = chunk.with_mapped(|mem| -> Result<usize, RecvError> {
+                let n = self.sock.recv_slice(mem).map_err(RecvError::Socket)?;
+                if ddgst {
+                    io.recv.digest.update(mem.get(..n).unwrap_or(&[]));
+                }
+                Ok(n)
+            })?;
             STATS.bytes_highmem.add(n as u64, Relaxed);
             return Ok(n);
         }
@@ -409,18 +406,15 @@ impl Queue {
             // `n` is at most `len`.
             let spans = sgl::spans(entries.iter().map(|e| e.length), offset, n as u32)?;
             for span in spans {
-                let Some(e) = entries.get(span.index) else {
+                let Some((e, page)) = entries.get(span.index).and_then(|e| Some((e, sg_page(e)?)))
+                else {
                     continue;
                 };
                 // SAFETY: As above.
                 let chunk = unsafe {
-                    PageChunk::new(
-                        sg_page(e),
-                        (e.offset + span.offset) as usize,
-                        span.len as usize,
-                    )
+                    PageChunk::new(page, (e.offset + span.offset) as usize, span.len as usize)
                 };
-                if let Some(mem) = chunk.direct() {
+                if let Ok(mem) = chunk.into_direct() {
                     io.recv.digest.update(mem);
                 }
             }

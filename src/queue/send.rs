@@ -362,13 +362,13 @@ fn data_digest(st: &CmdState, len: u32) -> u32 {
         if take == 0 {
             break;
         }
+        let Some(page) = sg_page(e) else {
+            break;
+        };
         // SAFETY: The command completed: the core is done with the buffer and only the I/O
         // work touches it until it is freed; the range lies within the entry's page.
-        let chunk = unsafe { PageChunk::new(sg_page(e), e.offset as usize, take) };
-        match chunk.direct() {
-            Some(mem) => digest.update(mem),
-            None => digest.update(chunk.map_local().as_mut_slice()),
-        }
+        let chunk = unsafe { PageChunk::new(page, e.offset as usize, take) };
+        chunk.with_mapped(|mem| digest.update(mem));
         left -= take;
     }
     digest.finish()

@@ -119,7 +119,23 @@ target_modules_load() {
 	wait_until 10 test -b /dev/ram0 || die "/dev/ram0 did not appear"
 	load_module nvmet
 	load_module "$_tr" "$@"
+	[ "$(modname "$_tr")" != nvmet_tcp_rs ] ||
+		kunit_check nvmet_tcp_rs_placement nvmet_tcp_rs_addr
 	load_module nvme_tcp
+}
+# kunit_check SUITE...: in a kernel with KUnit, each SUITE of the module just loaded ran and
+# all of its cases passed (its KTAP results in debugfs). The ARMv7 kernel has no KUnit:
+# nothing to check there.
+kunit_check() {
+	_kd=/sys/kernel/debug/kunit
+	[ -d $_kd ] || return 0
+	for _ks in "$@"; do
+		[ -r "$_kd/$_ks/results" ] || die "the KUnit suite $_ks did not run"
+		sed "s/^/$ME: kunit: /" "$_kd/$_ks/results"
+		! grep -q 'not ok' "$_kd/$_ks/results" || die "the KUnit suite $_ks failed"
+		grep -qE "^ok [0-9]+ $_ks\$" "$_kd/$_ks/results" ||
+			die "the KUnit suite $_ks has no result"
+	done
 }
 # target_modules_unload TRANSPORT: removes all target configuration and unloads every module
 # loaded since target_modules_load, so that unload bugs show up as splats.
