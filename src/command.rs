@@ -1,28 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-command state: the core's request with its SQE and CQE, the data buffer, the data
-//! accounting and the send progress.
+//! Commands of a queue, in two halves: the request that the core sees (a [`Req`], in place for
+//! the queue's life), and the state that only the queue's I/O work touches ([`CmdState`],
+//! owned by that work and found by transfer tag, see [`Cmds`]).
+//!
+//! [`Req`]: crate::ffi::req::Req
 
 use crate::{
     ffi::{
-        llist::LListNode,
-        nvmet::Req,
+        req::Cqe,
         sg::SgBuffer, //
     },
     proto::{
         pdu::MAX_HEADER_LEN,
         r2t::{
             DataPlan,
-            H2cTransfer, //
+            H2cTransfer,
+            CONNECT_TTAG, //
         },
     },
-    queue::Queue,
 };
-use core::cell::UnsafeCell;
-use kernel::sync::atomic::{
-    Atomic,
-    Relaxed, //
-};
+use kernel::prelude::*;
 
 /// Where a command is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,8 +51,7 @@ pub(crate) enum Stage {
     Response,
 }
 
-/// State that only the queue's I/O work touches (and the release work, once the I/O work can no
-/// longer run).
+/// The I/O work's state of one command.
 pub(crate) struct CmdState {
     /// Life cycle.
     pub(crate) life: Life,
@@ -66,15 +63,18 @@ pub(crate) struct CmdState {
     pub(crate) h2c: H2cTransfer,
     /// A data digest failed: complete with a transient transport error instead of executing.
     pub(crate) data_error: bool,
-    /// The data buffer given to the core.
+    /// The data buffer, while the command is not with the core (which has it while it
+    /// executes the command, see `Req::execute`).
     pub(crate) buf: Option<SgBuffer>,
+    /// The completion entry, once the command completed.
+    pub(crate) cqe: Cqe,
     /// The header being sent (with its digest).
     pub(crate) hdr: [u8; MAX_HEADER_LEN + 4],
     /// Length of `hdr`.
     pub(crate) hdr_len: usize,
     /// The data digest being sent.
     pub(crate) ddgst: [u8; 4],
-    /// Send progress: current stage, bytes of it sent, and for data the current entry.
+    /// Send progress: the current stage.
     pub(crate) stage: Stage,
     /// Bytes of the current stage sent (for data: within the current entry).
     pub(crate) sent: usize,
@@ -84,104 +84,201 @@ pub(crate) struct CmdState {
     pub(crate) success_in_data: bool,
     /// The write's R2T had to wait for the queue's bound (counted once).
     pub(crate) r2t_deferred: bool,
-    /// Link in the queue's send list or free list.
-    pub(crate) next: *const Cmd,
+    /// The next command on the list this one is on (see [`TagList`]).
+    next: Option<u16>,
 }
 
-/// A command slot of a queue.
-///
-/// # Invariants
-///
-/// `req` is the first field: the core's `nvmet_req` pointer is a pointer to the `Cmd`.
-#[repr(C)]
-pub(crate) struct Cmd {
-    /// The core's request, pointing at the SQE and CQE inside.
-    pub(crate) req: Req,
-    /// Node on the queue's completion list.
-    pub(crate) node: LListNode,
-    /// The queue; it outlives its commands. Set once, when the queue is in place.
-    pub(crate) queue: Atomic<*const Queue>,
-    /// The transfer tag: the slot index, or `CONNECT_TTAG` for the Connect command.
-    pub(crate) ttag: u16,
-    /// Set while `nvmet_req_init` runs on this command: a completion then is the core's
-    /// rejection, which the I/O work sends itself.
-    pub(crate) in_init: Atomic<bool>,
-    /// The core completed the command during `nvmet_req_init`.
-    pub(crate) rejected: Atomic<bool>,
-    st: UnsafeCell<CmdState>,
-}
-
-impl Cmd {
-    /// A free command slot of `queue`.
-    pub(crate) fn new(queue: *const Queue, ttag: u16) -> Self {
+impl CmdState {
+    /// The state of a free slot.
+    pub(crate) fn new() -> Self {
         Self {
-            req: Req::new(),
-            node: LListNode::new(),
-            queue: Atomic::new(queue),
-            ttag,
-            in_init: Atomic::new(false),
-            rejected: Atomic::new(false),
-            st: UnsafeCell::new(CmdState {
-                life: Life::Free,
-                cid: 0,
-                plan: DataPlan::None,
-                h2c: H2cTransfer::default(),
-                data_error: false,
-                buf: None,
-                hdr: [0; MAX_HEADER_LEN + 4],
-                hdr_len: 0,
-                ddgst: [0; 4],
-                stage: Stage::Response,
-                sent: 0,
-                sg_index: 0,
-                success_in_data: false,
-                r2t_deferred: false,
-                next: core::ptr::null(),
-            }),
+            life: Life::Free,
+            cid: 0,
+            plan: DataPlan::None,
+            h2c: H2cTransfer::default(),
+            data_error: false,
+            buf: None,
+            cqe: [0; 16],
+            hdr: [0; MAX_HEADER_LEN + 4],
+            hdr_len: 0,
+            ddgst: [0; 4],
+            stage: Stage::Response,
+            sent: 0,
+            sg_index: 0,
+            success_in_data: false,
+            r2t_deferred: false,
+            next: None,
         }
     }
 
-    /// The command whose request the core passes to `queue_response`.
-    ///
-    /// # Safety
-    ///
-    /// `req` must be the request of a live `Cmd`.
-    pub(crate) unsafe fn from_req<'a>(req: *mut crate::ffi::sys::nvmet_req) -> &'a Self {
-        // SAFETY: `req` is the first field of `Req`, which is the first field of this `repr(C)`
-        // struct (type invariant), and the caller guarantees the command is live.
-        unsafe { &*req.cast::<Self>() }
+    /// Resets the slot for a new command with identifier `cid`.
+    fn reset(&mut self, cid: u16) {
+        self.life = Life::AwaitData;
+        self.cid = cid;
+        self.plan = DataPlan::None;
+        self.h2c = H2cTransfer::default();
+        self.data_error = false;
+        self.buf = None;
+        self.sent = 0;
+        self.sg_index = 0;
+        self.success_in_data = false;
+        self.r2t_deferred = false;
+        self.next = None;
+    }
+}
+
+/// A first-in first-out list of commands, by transfer tag, linked through their states. A
+/// command is on at most one list at a time; the lists belong to the I/O work, as the states.
+#[derive(Default)]
+pub(crate) struct TagList {
+    head: Option<u16>,
+    tail: Option<u16>,
+}
+
+impl TagList {
+    /// Whether the list is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none()
     }
 
-    /// The I/O work's state of the command.
-    ///
-    /// # Safety
-    ///
-    /// Only the queue's I/O work may call this (or the release work once the I/O work cannot
-    /// run any more), and no other reference from this function may be alive.
-    #[expect(clippy::mut_from_ref)]
-    pub(crate) unsafe fn st(&self) -> &mut CmdState {
-        // SAFETY: As the caller guarantees, the access is exclusive.
-        unsafe { &mut *self.st.get() }
+    /// The oldest command, left on the list.
+    pub(crate) fn first(&self) -> Option<u16> {
+        self.head
+    }
+}
+
+/// The command states of a queue, owned by its I/O work: the Connect command's before the
+/// queue is installed, then one per slot, with the free list.
+pub(crate) struct Cmds {
+    connect: CmdState,
+    slots: KVVec<CmdState>,
+    /// Free slots, a stack linked through `next`.
+    free: Option<u16>,
+}
+
+impl Cmds {
+    /// The states of a queue that has no slots yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            connect: CmdState::new(),
+            slots: KVVec::new(),
+            free: None,
+        }
     }
 
-    /// Resets the slot for a new command.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Cmd::st`].
-    pub(crate) unsafe fn reset(&self) {
-        self.rejected.store(false, Relaxed);
-        // SAFETY: As the caller guarantees.
-        let st = unsafe { self.st() };
-        st.life = Life::AwaitData;
-        st.plan = DataPlan::None;
-        st.h2c = H2cTransfer::default();
-        st.data_error = false;
+    /// Allocates the states of `nr` slots, all free.
+    pub(crate) fn alloc_slots(nr: u16) -> Result<KVVec<CmdState>> {
+        let mut slots = KVVec::with_capacity(usize::from(nr), GFP_KERNEL)?;
+        for _ in 0..nr {
+            slots.push(CmdState::new(), GFP_KERNEL)?;
+        }
+        Ok(slots)
+    }
+
+    /// Takes over the slot states made by [`Cmds::alloc_slots`] once the queue is installed.
+    pub(crate) fn install(&mut self, slots: KVVec<CmdState>) {
+        self.slots = slots;
+        self.free = None;
+        for tag in (0..self.nr()).rev() {
+            if let Some(st) = self.slots.get_mut(usize::from(tag)) {
+                st.next = self.free;
+                self.free = Some(tag);
+            }
+        }
+    }
+
+    /// The number of slots.
+    pub(crate) fn nr(&self) -> u16 {
+        self.slots.len().try_into().unwrap_or(u16::MAX)
+    }
+
+    /// The state of the command with transfer tag `ttag`.
+    pub(crate) fn get(&mut self, ttag: u16) -> Option<&mut CmdState> {
+        if ttag == CONNECT_TTAG {
+            return Some(&mut self.connect);
+        }
+        self.slots.get_mut(usize::from(ttag))
+    }
+
+    /// Every command state, with its tag (for the teardown).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (u16, &mut CmdState)> {
+        let slots = (0u16..).zip(self.slots.iter_mut());
+        Iterator::chain(slots, core::iter::once((CONNECT_TTAG, &mut self.connect)))
+    }
+
+    /// Takes a free command (the Connect command before the slots exist) and resets it for
+    /// command identifier `cid`; returns its tag.
+    pub(crate) fn take(&mut self, cid: u16) -> Option<u16> {
+        let tag = if self.slots.is_empty() {
+            (self.connect.life == Life::Free).then_some(CONNECT_TTAG)?
+        } else {
+            let tag = self.free?;
+            self.free = self.get(tag)?.next;
+            tag
+        };
+        self.get(tag)?.reset(cid);
+        Some(tag)
+    }
+
+    /// Returns the command with tag `ttag` to the free list.
+    pub(crate) fn put(&mut self, ttag: u16) {
+        let free = self.free;
+        let Some(st) = self.get(ttag) else {
+            return;
+        };
+        st.life = Life::Free;
         st.buf = None;
-        st.sent = 0;
-        st.sg_index = 0;
-        st.success_in_data = false;
-        st.r2t_deferred = false;
-        st.next = core::ptr::null();
+        if ttag != CONNECT_TTAG {
+            st.next = free;
+            self.free = Some(ttag);
+        }
+    }
+
+    /// Appends the command with tag `ttag`, which is on no list, to `list`.
+    pub(crate) fn push(&mut self, list: &mut TagList, ttag: u16) {
+        let Some(st) = self.get(ttag) else {
+            return;
+        };
+        st.next = None;
+        match list.tail.and_then(|tail| self.get(tail)) {
+            Some(tail) => tail.next = Some(ttag),
+            None => list.head = Some(ttag),
+        }
+        list.tail = Some(ttag);
+    }
+
+    /// Puts the command with tag `ttag`, which is on no list, first on `list`.
+    pub(crate) fn push_front(&mut self, list: &mut TagList, ttag: u16) {
+        let head = list.head;
+        let Some(st) = self.get(ttag) else {
+            return;
+        };
+        st.next = head;
+        list.head = Some(ttag);
+        if list.tail.is_none() {
+            list.tail = Some(ttag);
+        }
+    }
+
+    /// Moves every command of `other` to the end of `list`, in order.
+    pub(crate) fn append(&mut self, list: &mut TagList, other: TagList) {
+        let Some(first) = other.head else {
+            return;
+        };
+        match list.tail.and_then(|tail| self.get(tail)) {
+            Some(tail) => tail.next = Some(first),
+            None => list.head = Some(first),
+        }
+        list.tail = other.tail;
+    }
+
+    /// Takes the oldest command off `list`.
+    pub(crate) fn pop(&mut self, list: &mut TagList) -> Option<u16> {
+        let tag = list.head?;
+        list.head = self.get(tag).and_then(|st| st.next.take());
+        if list.head.is_none() {
+            list.tail = None;
+        }
+        Some(tag)
     }
 }

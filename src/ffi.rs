@@ -5,8 +5,9 @@
 //!
 //! C header: [`drivers/nvme/target/nvmet.h`](srctree/drivers/nvme/target/nvmet.h)
 
-pub(crate) mod llist;
 pub(crate) mod nvmet;
+pub(crate) mod ops;
+pub(crate) mod req;
 pub(crate) mod sg;
 pub(crate) mod socket;
 pub(crate) mod work;

@@ -8,11 +8,51 @@
 //! of one receive by a local mapping ([`PageChunk::with_mapped`]), which the compiler keeps on
 //! the thread that made it.
 
-use crate::ffi::sys;
+use crate::{
+    ffi::{
+        sg::{
+            sg_page,
+            SgBuffer, //
+        },
+        sys,
+    },
+    proto::{
+        self,
+        sgl, //
+    },
+};
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
 };
+
+/// The chunks of `buf` that hold `len` bytes from `offset`, in order: one per piece of a page.
+/// Fails if the range goes beyond the buffer.
+///
+/// The buffer is borrowed mutably, and a buffer that the transport holds is not in the core's
+/// hands (only `Req::execute` gives it to the core, by taking it): nothing else reaches the
+/// pages while the chunks live.
+pub(crate) fn chunks(
+    buf: &mut SgBuffer,
+    offset: u32,
+    len: u32,
+) -> Result<impl Iterator<Item = PageChunk<'_>>, proto::Error> {
+    let entries = buf.entries();
+    let spans = sgl::spans(entries.iter().map(|e| e.length), offset, len)?;
+    Ok(spans.filter_map(move |span| {
+        let e = entries.get(span.index)?;
+        // SAFETY: The page belongs to `buf`, which is borrowed mutably for the chunk's life and
+        // is not the core's (see above); `spans` keeps the span within the entry, and an entry
+        // of an `SgBuffer` within its page.
+        Some(unsafe {
+            PageChunk::new(
+                sg_page(e)?,
+                (e.offset + span.offset) as usize,
+                span.len as usize,
+            )
+        })
+    }))
+}
 
 /// A piece of one page of a data buffer, lent out once: it is not `Copy`, and each way of
 /// reaching its memory consumes it, so safe code cannot get two `&mut` to the same bytes.
@@ -30,7 +70,7 @@ impl<'a> PageChunk<'a> {
     ///
     /// `page` must be a page that stays alive and that nobody else accesses for `'a`, and
     /// `offset + len` must not exceed the page's size.
-    pub(crate) unsafe fn new(page: NonNull<sys::page>, offset: usize, len: usize) -> Self {
+    unsafe fn new(page: NonNull<sys::page>, offset: usize, len: usize) -> Self {
         Self {
             page,
             offset,
@@ -46,7 +86,8 @@ impl<'a> PageChunk<'a> {
         if unsafe { sys::nvmet_tcp_rs_page_is_highmem(self.page.as_ptr()) } {
             return Err(self);
         }
-        // SAFETY: As above; `page_address` of a lowmem page is its permanent mapping.
+        // SAFETY: `page` is a live page (see `new`); `page_address` of a lowmem page is its
+        // permanent mapping.
         let base = unsafe { sys::nvmet_tcp_rs_page_address(self.page.as_ptr()) };
         let Some(base) = NonNull::new(base.cast::<u8>()) else {
             return Err(self);
@@ -205,32 +246,21 @@ mod tests {
     /// (`sgl::spans` over the entries, then a chunk per span).
     #[test]
     fn offsets_map_across_pages_and_entries() -> Result {
-        use crate::{
-            ffi::sg::{
-                sg_page,
-                SgBuffer, //
-            },
-            proto::sgl,
-        };
         const LEN: u32 = 3 * PAGE_SIZE as u32 + 100;
-        let buf = SgBuffer::alloc(LEN, false)?;
-        let entries = buf.entries();
-        let lens = || entries.iter().map(|e| e.length);
-        assert_eq!(lens().sum::<u32>(), LEN);
+        let mut buf = SgBuffer::alloc(LEN, false)?;
+        let total = buf.entries().iter().map(|e| e.length).sum::<u32>();
+        assert_eq!(total, LEN);
         // Each span of each write, through a chunk of its entry's page.
-        let place = |offset: u32, len: u32, f: &mut dyn FnMut(u32, &mut [u8])| -> Result {
+        let mut place = |offset: u32, len: u32, f: &mut dyn FnMut(u32, &mut [u8])| -> Result {
             let mut at = offset;
-            for span in sgl::spans(lens(), offset, len).map_err(|_| EINVAL)? {
-                let e = entries.get(span.index).ok_or(EINVAL)?;
-                let page = sg_page(e).ok_or(EINVAL)?;
-                // SAFETY: The buffer is only ours; the span lies within the entry, and the
-                // entry within its page; one chunk at a time.
-                let chunk = unsafe {
-                    PageChunk::new(page, (e.offset + span.offset) as usize, span.len as usize)
-                };
-                chunk.with_mapped(|mem| f(at, mem));
-                at += span.len;
+            for chunk in chunks(&mut buf, offset, len).map_err(|_| EINVAL)? {
+                let n = chunk.with_mapped(|mem| {
+                    f(at, mem);
+                    mem.len() as u32
+                });
+                at += n;
             }
+            assert_eq!(at, offset + len);
             Ok(())
         };
         let byte = |at: u32| pattern(at as usize, 3);
@@ -258,7 +288,7 @@ mod tests {
                 .count();
         })?;
         assert_eq!(bad, 0);
-        assert!(sgl::spans(lens(), LEN - 1, 2).is_err());
+        assert!(chunks(&mut buf, LEN - 1, 2).is_err());
         Ok(())
     }
 

@@ -4,16 +4,17 @@
 
 use crate::{
     ffi::{
-        nvmet::PortRef,
+        nvmet::{
+            CorePort,
+            PortRef, //
+        },
         socket::{
-            SkHooks,
             SockAddr,
             Socket, //
         },
-        sys,
         work::{
-            self,
-            RawWork, //
+            self as wq,
+            ANY_CPU, //
         },
     },
     queue::{
@@ -24,7 +25,19 @@ use crate::{
 };
 use kernel::{
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        ArcBorrow, //
+    },
+    types::ForeignOwnable,
+    workqueue::{
+        Work,
+        WorkItem, //
+    },
 };
 
 /// The listen backlog, as in the C target.
@@ -33,27 +46,42 @@ const BACKLOG: i32 = 128;
 /// The default in-capsule data size: 4 pages, as in the C target.
 const DEFAULT_INLINE_DATA_SIZE: i32 = 4 * kernel::page::PAGE_SIZE as i32;
 
-/// A listening port.
-///
-/// # Invariants
-///
-/// - `hooks` is the first field: the listener's `sk_user_data` points to the `Port`.
-/// - The port lives in a `KBox` leaked by [`add`] into the core port's private pointer and
-///   reclaimed by [`remove`], after the listener callbacks are detached and the accept work is
-///   idle.
-#[repr(C)]
+/// Numbers ports, so that queues can name theirs without holding it.
+static NEXT_ID: Atomic<u32> = Atomic::new(0);
+
+/// A listening port: an [`Arc`] held by the core's port (`priv`) while it is enabled, by its
+/// listener's callbacks and by its queued accept work.
+#[pin_data]
 pub(crate) struct Port {
-    hooks: SkHooks,
-    accept_work: RawWork,
-    sock: Socket,
+    #[pin]
+    accept_work: Work<Port>,
+    sock: Socket<Arc<Port>>,
     nport: PortRef,
     addr: SockAddr,
+    id: u32,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Port> for Port { self.accept_work }
+}
+
+impl WorkItem for Port {
+    type Pointer = Arc<Port>;
+
+    fn run(this: Arc<Port>) {
+        this.accept_all();
+    }
 }
 
 impl Port {
     /// The core's port, for `req->port`.
-    pub(crate) fn nport(&self) -> *mut sys::nvmet_port {
-        self.nport.as_ptr()
+    pub(crate) fn nport(&self) -> CorePort {
+        self.nport.core()
+    }
+
+    /// The port's number among ours.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// The port's in-capsule data size, which configfs does not let change while the port
@@ -92,28 +120,28 @@ pub(crate) fn add(nport: PortRef) -> Result {
         pr_err!("failed to listen on port {}: {:?}\n", nport.portid(), e);
     })?;
     let portid = nport.portid();
-    let port = KBox::new(
-        Port {
-            hooks: SkHooks::new(),
-            accept_work: RawWork::uninit(),
+    let port = Arc::pin_init(
+        pin_init!(Port {
+            accept_work <- kernel::new_work!("nvmet_tcp_rs accept_work"),
             sock,
             nport,
             addr,
-        },
+            id: NEXT_ID.fetch_add(1, Relaxed),
+        }),
         GFP_KERNEL,
     )?;
-    let ptr = KBox::into_raw(port);
     STATS.ports_live.add(1, Relaxed);
-    // SAFETY: Leaked above; reclaimed only by `remove`.
-    let port = unsafe { &*ptr };
-    port.accept_work.init(
-        accept_work_fn,
-        c"nvmet_tcp_rs accept_work",
-        kernel::static_lock_class!(),
-    );
-    port.nport.set_private(ptr.cast());
-    // SAFETY: The hooks stay in place until `remove` detaches them.
-    unsafe { port.sock.attach_listener(&port.hooks) };
+    // Neither can be in use already on a port that the core is enabling.
+    if let Err(owner) = port.sock.attach_listener(port.clone()) {
+        drop(owner);
+        remove_port(port);
+        return Err(EBUSY);
+    }
+    if let Err(owner) = port.nport.set_private(port.clone()) {
+        drop(owner);
+        remove_port(port);
+        return Err(EBUSY);
+    }
     let mut text = [0u8; 64];
     let len = port.addr.format(&mut text).min(text.len() - 1);
     pr_info!(
@@ -123,34 +151,31 @@ pub(crate) fn add(nport: PortRef) -> Result {
         port.nport.trsvcid().to_str().unwrap_or("?")
     );
     // Connections may have queued up before the callback was in place.
-    port.kick();
+    port.as_arc_borrow().kick();
     Ok(())
 }
 
 /// `remove_port`: stops listening and shuts down the port's connections that no controller
 /// owns yet (the core deletes the others).
-///
-/// # Safety
-///
-/// `nport` must be a port that [`add`] succeeded on, and not removed yet.
-pub(crate) unsafe fn remove(nport: &PortRef) {
-    let ptr = nport.private().cast::<Port>();
-    // SAFETY: `add` stored a leaked `Port` there, which is live until below.
-    let port = unsafe { &*ptr };
-    port.sock.detach(&port.hooks);
-    port.accept_work.cancel_sync();
-    queue::shutdown_port_queues(ptr);
-    nport.set_private(core::ptr::null_mut());
-    // SAFETY: Leaked by `add`; the callbacks are detached and the accept work is idle, so
-    // nothing refers to the port any more (queues keep its address only to compare it).
-    drop(unsafe { KBox::from_raw(ptr) });
+pub(crate) fn remove(nport: &PortRef) {
+    // SAFETY: `add` stores an `Arc<Port>` in the port's private pointer, and nothing else.
+    if let Some(port) = unsafe { nport.take_private::<Arc<Port>>() } {
+        remove_port(port);
+    }
+}
+
+/// Stops a port: its callbacks, its accept work, its queues, and its references.
+fn remove_port(port: Arc<Port>) {
+    drop(port.sock.detach());
+    wq::cancel_sync::<_, 0>(&port);
+    queue::shutdown_port_queues(port.id);
     STATS.ports_live.fetch_sub(1, Relaxed);
+    // The listener is released with the last reference, which may be this one.
 }
 
 impl Port {
-    fn kick(&self) {
-        // SAFETY: The port outlives its accept work: `remove` cancels it before freeing.
-        unsafe { self.accept_work.queue_on(work::nvmet_wq(), work::ANY_CPU) };
+    fn kick(self: ArcBorrow<'_, Self>) {
+        wq::enqueue_on::<_, 0>(wq::nvmet_wq(), ANY_CPU, Arc::from(self));
     }
 
     fn accept_all(&self) {
@@ -175,26 +200,15 @@ impl Port {
     }
 }
 
-/// The accept work function.
-///
-/// # Safety
-///
-/// Called by the workqueue with the `accept_work` of a live port.
-unsafe extern "C" fn accept_work_fn(work: *mut sys::work_struct) {
-    // SAFETY: `work` is the `accept_work` field of a live port (`RawWork` is transparent).
-    let port = unsafe { &*kernel::container_of!(work.cast::<RawWork>(), Port, accept_work) };
-    port.accept_all();
-}
-
 /// Called by the listener's `data_ready` callback when a connection waits to be accepted.
 ///
 /// # Safety
 ///
-/// `hooks` must be the hooks of a live port, attached to its listener.
+/// `owner` must be the port reference attached to the listener, with its callback lock held.
 #[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_port_accept_ready(hooks: *mut sys::nvmet_tcp_rs_sk_hooks) {
-    // SAFETY: `hooks` is the first field of a live `Port` (type invariant); `remove` detaches
-    // the callback (under `sk_callback_lock`) before freeing the port.
-    let port = unsafe { &*hooks.cast::<Port>() };
-    port.kick();
+unsafe extern "C" fn nvmet_tcp_rs_port_accept_ready(owner: *mut c_void) {
+    // SAFETY: `Port::sock` is a `Socket<Arc<Port>>`, so the stored reference came from
+    // `Arc::<Port>::into_foreign`; `remove` takes it back only after detaching, which waits
+    // for the callback lock that the caller holds.
+    unsafe { <Arc<Port> as ForeignOwnable>::borrow(owner) }.kick();
 }

@@ -2,41 +2,48 @@
 
 //! A queue: one TCP connection, which is one nvmet submission/completion queue pair.
 //!
-//! The I/O work runs on the CPU that receives the connection's packets and alternates bounded
-//! receive and send passes. Completions arrive from any context (even hard IRQ) on a lock-free
-//! list. The teardown runs once, on the core's workqueue: it restores the socket callbacks,
-//! cancels the I/O work, drops commands that will never execute, waits for the in-flight ones
-//! and frees the queue.
+//! A queue is an [`Arc`]. Its references are held by the queue list, by its socket while the
+//! callbacks are installed, and by each of its work items while queued: nothing frees a queue
+//! that something can still reach. The I/O work runs on the CPU that receives the
+//! connection's packets and alternates bounded receive and send passes; it owns the command
+//! states ([`IoState`], behind a mutex that only it and the teardown take). Completions arrive
+//! from any context (even hard IRQ) on a lock-free stack of tags. The teardown runs once, on
+//! the core's workqueue: it takes the socket's reference back, cancels the I/O work, drops
+//! commands that will never execute and waits for the in-flight ones.
 
+mod completions;
 mod deadline;
-mod list;
 mod recv;
 mod send;
 
-use self::list::CmdList;
+use self::completions::Completions;
 use crate::{
     command::{
-        Cmd,
-        Life, //
+        CmdState,
+        Cmds,
+        Life,
+        TagList, //
     },
     ffi::{
         self,
-        llist::LList,
         nvmet::{
-            self,
-            QueuePair, //
+            CorePort,
+            CtrlRef,
+            QueuePair,
+            SqId, //
         },
+        ops::HasQueuePair,
+        req::Req,
         socket::{
             kvec_storage,
             KvecStorage,
-            SkHooks,
             SockAddr,
             Socket, //
         },
         sys,
         work::{
-            RawDelayedWork,
-            RawWork, //
+            self as wq,
+            ANY_CPU, //
         },
     },
     port::Port,
@@ -63,15 +70,29 @@ use crate::{
         KernelCrc, //
     },
 };
-use core::cell::UnsafeCell;
+use core::pin::Pin;
 use kernel::{
+    new_mutex,
     prelude::*,
-    sync::atomic::{
-        Acquire,
-        Atomic,
-        Full,
-        Relaxed,
-        Release, //
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            AtomicType,
+            Full,
+            Relaxed,
+            Release, //
+        },
+        Arc,
+        ArcBorrow,
+        Mutex,
+        SetOnce, //
+    },
+    types::ForeignOwnable,
+    workqueue::{
+        DelayedWork,
+        Work,
+        WorkItem, //
     },
 };
 
@@ -90,19 +111,37 @@ const DRAIN_BYTES: usize = 1 << 20;
 /// largest commands. Beyond it, writes wait for their R2T.
 const R2T_BYTES_PER_QUEUE: u32 = 2 * MAXH2CDATA;
 
-/// Queue states (`state`).
-const CONNECTING: i32 = 0;
-const LIVE: i32 = 1;
-const DISCONNECTING: i32 = 2;
+/// The work items of a queue.
+const IO_WORK: u64 = 0;
+const RELEASE_WORK: u64 = 1;
+const DEADLINE: u64 = 2;
 
-/// The receive side's state, touched only by the I/O work.
+/// Where a queue is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+enum QueueState {
+    /// Accepted; waiting for the ICReq.
+    Connecting = 0,
+    /// The ICReq was answered.
+    Live = 1,
+    /// The teardown has started.
+    Disconnecting = 2,
+}
+
+// SAFETY: `QueueState` is `repr(i32)`, so it has the size and alignment of `i32`, and an
+// `Atomic<QueueState>` only ever holds values stored as a `QueueState`, which transmute back.
+unsafe impl AtomicType for QueueState {
+    type Repr = i32;
+}
+
+/// The receive side's state.
 struct RecvSide {
     /// Byte accounting of the current PDU.
     rx: RecvState,
     /// The header being received, with its digest.
     hdr: [u8; MAX_HEADER_LEN + 4],
-    /// The command whose data is being received, or NULL to skip the data.
-    cmd: *const Cmd,
+    /// The tag of the command whose data is being received, or `None` to skip the data.
+    cmd: Option<u16>,
     /// Where the next data byte goes in the command's buffer.
     offset: u32,
     /// The data digest of the current PDU so far.
@@ -117,14 +156,14 @@ struct RecvSide {
     iov: KvecStorage,
 }
 
-/// The send side's state, touched only by the I/O work.
+/// The send side's state.
 struct SendSide {
-    /// The command being sent.
-    cur: *const Cmd,
+    /// The tag of the command being sent.
+    cur: Option<u16>,
     /// Completed commands whose data or response is to be sent.
-    ready: CmdList,
+    ready: TagList,
     /// Writes waiting for their R2T (and their data buffer).
-    r2t_wait: CmdList,
+    r2t_wait: TagList,
     /// The data asked for with R2Ts and not received yet.
     r2t_budget: R2tBudget,
     /// The ICResp, sent before anything else.
@@ -133,7 +172,7 @@ struct SendSide {
     ctrl_sent: usize,
 }
 
-/// State only the I/O work touches.
+/// What the I/O work owns: the connection's protocol state and the command states.
 struct IoState {
     conn: ConnState,
     recv: RecvSide,
@@ -142,67 +181,93 @@ struct IoState {
     tx: Tx,
     /// When the idle-poll period ends, in jiffies.
     poll_end: usize,
+    /// The command states, by transfer tag.
+    cmds: Cmds,
 }
 
-/// The command slots, installed once by the Connect command.
+/// The requests of the command slots, made once by the Connect command (`install_queue`).
 struct Slots {
-    cmds: KVVec<Cmd>,
-    /// Free list, linked through `CmdState::next`.
-    free: *const Cmd,
+    /// One per slot, by transfer tag.
+    reqs: Pin<KVBox<[Req]>>,
+    /// Tags of completed commands.
+    done: Completions,
 }
 
 /// A queue: see the module documentation.
-///
-/// # Invariants
-///
-/// - `hooks` is the first field: the socket's `sk_user_data` points to the `Queue`.
-/// - The queue lives in a `KBox` leaked by [`Queue::accept`] and reclaimed by the release
-///   work, which runs once, after `state` became `DISCONNECTING`.
-/// - `io` and the command states are only touched by the I/O work, or by the release work once
-///   the I/O work can no longer run.
-/// - `slots` is written once, by `install_queue` while it is empty; afterwards it is only read.
-#[repr(C)]
+#[pin_data]
 pub(crate) struct Queue {
-    hooks: SkHooks,
-    io_work: RawWork,
-    release_work: RawWork,
+    #[pin]
+    io_work: Work<Queue, IO_WORK>,
+    #[pin]
+    release_work: Work<Queue, RELEASE_WORK>,
     /// Closes a connection that is late: no ICReq, no Connect, or a C2HTermReq that cannot go
     /// out (see [`deadline`]).
-    deadline: RawDelayedWork,
+    #[pin]
+    deadline: DelayedWork<Queue, DEADLINE>,
+    #[pin]
     pair: QueuePair,
-    completions: LList,
-    state: Atomic<i32>,
+    /// Taken by the I/O work for each run, and by the teardown once the I/O work is idle.
+    #[pin]
+    io: Mutex<IoState>,
+    /// The slot states that `install_queue` made, for the I/O work to take over (it holds
+    /// `io` while the Connect command executes).
+    #[pin]
+    new_slots: Mutex<Option<KVVec<CmdState>>>,
+    slots: SetOnce<Slots>,
+    /// The Connect command's request, before there are slots.
+    #[pin]
+    connect: Req,
+    /// The Connect command completed.
+    connect_done: Atomic<bool>,
+    state: Atomic<QueueState>,
     /// The Connect command installed the queue in a controller.
     connected: Atomic<bool>,
     /// A fatal error happened; the C2HTermReq is waiting for a PDU boundary.
     terminating: Atomic<bool>,
-    sock: Socket,
-    /// Identifies the port the queue came from; never dereferenced after accept.
-    port: *const Port,
+    sock: Socket<Arc<Queue>>,
+    /// The port the queue came from.
+    port_id: u32,
     /// The core's port, for the requests (`req->port`), as in the C target; its fields are
     /// read at accept only (a removed port may go away before the queue).
-    nport: *mut sys::nvmet_port,
+    nport: CorePort,
     /// The port's in-capsule data size, fixed while the port is enabled.
     inline_data_size: u32,
+    /// The CPU that receives the connection's packets, where the I/O work runs.
+    cpu: i32,
     local: SockAddr,
     peer: SockAddr,
     idx: u32,
-    connect: Cmd,
-    slots: UnsafeCell<Slots>,
-    io: UnsafeCell<IoState>,
 }
 
-/// A pointer to a live queue in [`QUEUES`].
-struct QueuePtr(*const Queue);
+kernel::impl_has_work! {
+    impl HasWork<Queue, IO_WORK> for Queue { self.io_work }
+    impl HasWork<Queue, RELEASE_WORK> for Queue { self.release_work }
+}
 
-// SAFETY: Queues are shared with every context through the C callbacks anyway; the list only
-// holds pointers, which are valid while they are in the list.
-unsafe impl Send for QueuePtr {}
+kernel::impl_has_delayed_work! {
+    impl HasDelayedWork<Queue, DEADLINE> for Queue { self.deadline }
+}
+
+impl WorkItem<IO_WORK> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        this.io_work();
+    }
+}
+
+impl WorkItem<RELEASE_WORK> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        this.release();
+    }
+}
 
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `queue::init` in the module initialiser, before the transport is
     // registered and so before any queue exists.
-    unsafe(uninit) static QUEUES: Mutex<KVec<QueuePtr>> = KVec::new();
+    unsafe(uninit) static QUEUES: Mutex<KVec<Arc<Queue>>> = KVec::new();
 }
 
 static NEXT_IDX: Atomic<u32> = Atomic::new(0);
@@ -219,47 +284,34 @@ pub(crate) unsafe fn init() {
 
 /// Calls `f` on each live queue, under the queue-list lock.
 fn for_each_queue(mut f: impl FnMut(&Queue)) {
-    let list = QUEUES.lock();
-    for q in list.iter() {
-        // SAFETY: Queues leave the list before they are freed, and we hold the lock.
-        f(unsafe { &*q.0 });
+    for q in QUEUES.lock().iter() {
+        f(q);
     }
 }
 
 impl Queue {
     /// Takes over an accepted connection of `port`.
-    pub(crate) fn accept(port: &Port, sock: Socket) -> Result {
+    pub(crate) fn accept(port: &Port, sock: Socket<Arc<Queue>>) -> Result {
         let (local, peer) = sock.addresses()?;
         sock.setup_connection(crate::so_priority());
-        let queue = KBox::new(
-            Queue {
-                hooks: SkHooks::new(),
-                io_work: RawWork::uninit(),
-                release_work: RawWork::uninit(),
-                deadline: RawDelayedWork::uninit(),
-                pair: QueuePair::new(),
-                completions: LList::new(),
-                state: Atomic::new(CONNECTING),
-                connected: Atomic::new(false),
-                terminating: Atomic::new(false),
-                sock,
-                port: core::ptr::from_ref(port),
-                nport: port.nport(),
-                inline_data_size: port.inline_data_size(),
-                local,
-                peer,
-                idx: NEXT_IDX.fetch_add(1, Relaxed),
-                connect: Cmd::new(core::ptr::null(), CONNECT_TTAG),
-                slots: UnsafeCell::new(Slots {
-                    cmds: KVVec::new(),
-                    free: core::ptr::null(),
-                }),
-                io: UnsafeCell::new(IoState {
+        let cpu = sock.cpu();
+        let poll_end = if crate::idle_poll_period_usecs() > 0 {
+            poll_deadline()
+        } else {
+            0
+        };
+        let q = Arc::pin_init(
+            try_pin_init!(Queue {
+                io_work <- kernel::new_work!("nvmet_tcp_rs io_work"),
+                release_work <- kernel::new_work!("nvmet_tcp_rs release_work"),
+                deadline <- kernel::new_delayed_work!("nvmet_tcp_rs deadline"),
+                pair <- QueuePair::new(),
+                io <- new_mutex!(IoState {
                     conn: ConnState::AwaitIcReq,
                     recv: RecvSide {
                         rx: RecvState::new(),
                         hdr: [0; MAX_HEADER_LEN + 4],
-                        cmd: core::ptr::null(),
+                        cmd: None,
                         offset: 0,
                         digest: DataDigest::new(),
                         ddgst: [0; 4],
@@ -268,105 +320,92 @@ impl Queue {
                         iov: kvec_storage(),
                     },
                     send: SendSide {
-                        cur: core::ptr::null(),
-                        ready: CmdList::new(),
-                        r2t_wait: CmdList::new(),
+                        cur: None,
+                        ready: TagList::default(),
+                        r2t_wait: TagList::default(),
                         r2t_budget: R2tBudget::new(R2T_BYTES_PER_QUEUE),
                         ctrl: [0; IC_HLEN],
                         ctrl_len: 0,
                         ctrl_sent: 0,
                     },
                     tx: Tx::new(),
-                    poll_end: 0,
+                    poll_end,
+                    cmds: Cmds::new(),
                 }),
-            },
+                new_slots <- new_mutex!(None),
+                slots: SetOnce::new(),
+                connect <- Req::new(CONNECT_TTAG),
+                connect_done: Atomic::new(false),
+                state: Atomic::new(QueueState::Connecting),
+                connected: Atomic::new(false),
+                terminating: Atomic::new(false),
+                sock,
+                port_id: port.id(),
+                nport: port.nport(),
+                inline_data_size: port.inline_data_size(),
+                cpu,
+                local,
+                peer,
+                idx: NEXT_IDX.fetch_add(1, Relaxed),
+            }? Error),
             GFP_KERNEL,
         )?;
-        let ptr = KBox::into_raw(queue);
-        // SAFETY: `ptr` comes from `KBox::into_raw`; the queue stays there until freed below or
-        // by the release work.
-        let q = unsafe { &*ptr };
-        q.connect.queue.store(ptr.cast_const(), Relaxed);
-        q.io_work.init(
-            io_work_fn,
-            c"nvmet_tcp_rs io_work",
-            kernel::static_lock_class!(),
-        );
-        q.release_work.init(
-            release_work_fn,
-            c"nvmet_tcp_rs release_work",
-            kernel::static_lock_class!(),
-        );
-        q.deadline.init(deadline::deadline_fn);
-        // SAFETY: The pair is in its final place; initialised once.
-        if let Err(e) = unsafe { q.pair.init() } {
-            // SAFETY: Nothing else knows the queue yet.
-            drop(unsafe { KBox::from_raw(ptr) });
-            return Err(e);
-        }
-        if let Err(e) = QUEUES.lock().push(QueuePtr(ptr), GFP_KERNEL) {
-            // SAFETY: Initialised above; nothing uses the sq yet.
-            unsafe { q.pair.destroy() };
-            // SAFETY: Nothing else knows the queue yet.
-            drop(unsafe { KBox::from_raw(ptr) });
-            return Err(e.into());
-        }
+        q.pair.init()?;
+        QUEUES.lock().push(q.clone(), GFP_KERNEL)?;
         STATS.conn_accepted.add(1, Relaxed);
         STATS.conn_active.add(1, Relaxed);
-        if crate::idle_poll_period_usecs() > 0 {
-            // SAFETY: The I/O work has not started; nothing else touches `io`.
-            unsafe { (*q.io.get()).poll_end = poll_deadline() };
-        }
         // The callbacks arm the deadline and queue the I/O work under the socket's callback
-        // lock (`nvmet_tcp_rs_queue_attached`). From then on a close on another CPU may free
-        // the queue at any time: it is not touched here again.
-        // SAFETY: The hooks stay in place until the release work detaches them.
-        if let Err(e) = unsafe { q.sock.attach_queue(&q.hooks) } {
+        // lock (`nvmet_tcp_rs_queue_attached`), before a close on another CPU can start the
+        // teardown.
+        if let Err(owner) = q.sock.attach_queue(q.clone()) {
+            drop(owner);
             // The connection is already closing: tear down like any other queue. No callback
             // was installed, so nothing else can have started the teardown.
-            pr_debug!("queue {}: closed before it started ({:?})\n", q.idx, e);
-            q.schedule_release();
+            pr_debug!("queue {}: closed before it started\n", q.idx);
+            q.as_arc_borrow().schedule_release();
         }
         Ok(())
     }
 
     /// Queues the I/O work on the connection's receive CPU.
-    fn kick(&self) {
-        // SAFETY: The queue outlives its I/O work: the release work cancels it before freeing.
-        unsafe { self.io_work.queue_on(transport::io_wq(), self.sock.cpu()) };
+    fn kick(self: ArcBorrow<'_, Self>) {
+        let cpu = self.cpu;
+        wq::enqueue_on::<_, IO_WORK>(transport::io_wq(), cpu, Arc::from(self));
     }
 
     /// Starts the teardown, once.
-    fn schedule_release(&self) {
-        if self.state.xchg(DISCONNECTING, Full) != DISCONNECTING {
-            // SAFETY: The release work frees the queue, after which nothing queues it again.
-            unsafe {
-                self.release_work
-                    .queue_on(ffi::work::nvmet_wq(), ffi::work::ANY_CPU)
-            };
+    fn schedule_release(self: ArcBorrow<'_, Self>) {
+        if self.state.xchg(QueueState::Disconnecting, Full) != QueueState::Disconnecting {
+            wq::enqueue_on::<_, RELEASE_WORK>(wq::nvmet_wq(), ANY_CPU, Arc::from(self));
         }
     }
 
-    /// The command slots.
-    fn slots(&self) -> &Slots {
-        // SAFETY: Only written once, while empty, by `install_queue` (type invariant); readers
-        // never hold this across the call that may install.
-        unsafe { &*self.slots.get() }
+    /// The command slots' requests, once installed.
+    fn slots(&self) -> Option<&Slots> {
+        self.slots.as_ref()
+    }
+
+    /// The request of the command with transfer tag `ttag`.
+    fn req(&self, ttag: u16) -> Option<&Req> {
+        if ttag == CONNECT_TTAG {
+            return Some(&self.connect);
+        }
+        self.slots()?.reqs.get(usize::from(ttag))
     }
 
     /// Ends the connection: nothing more is received or sent, the socket is shut down (its
     /// state change starts the teardown), and unless the host went away (`err`) the
     /// controller learns of the fatal error, as in the C target.
-    fn close(&self, io: &mut IoState, err: Error) {
+    fn close(self: &Arc<Self>, io: &mut IoState, err: Error) {
         io.recv.dead = true;
         io.tx.abort();
         self.sock.shutdown();
         // As in `deadline_expired`: do not rely on a state change to start the teardown.
-        self.schedule_release();
-        let ctrl = self.pair.ctrl();
-        if err != EPIPE && err != ECONNRESET && !ctrl.is_null() {
-            // SAFETY: The sq holds a reference on its controller.
-            unsafe { nvmet::ctrl_fatal_error(ctrl) };
+        self.as_arc_borrow().schedule_release();
+        if err != EPIPE && err != ECONNRESET {
+            // SAFETY: Only the teardown destroys the pair, after it cancelled the I/O work,
+            // which calls this.
+            unsafe { self.pair.ctrl_fatal_error() };
         }
     }
 
@@ -375,7 +414,7 @@ impl Queue {
     /// which throws the queued data away) and has the socket's release deliver what is queued.
     /// Best effort: a host that keeps sending after the error still gets a reset, and with it
     /// loses what was queued.
-    fn close_after_term(&self, io: &mut IoState) {
+    fn close_after_term(self: &Arc<Self>, io: &mut IoState) {
         // Bounded: a host that keeps sending gets a reset, as it would anyway.
         for _ in 0..DRAIN_PASSES {
             match self.sock.recv_discard(DRAIN_BYTES) {
@@ -388,13 +427,12 @@ impl Queue {
     }
 
     /// One run of the I/O work.
-    fn io_work(&self) {
-        if self.state.load(Acquire) == DISCONNECTING {
+    fn io_work(self: &Arc<Self>) {
+        if self.state.load(Acquire) == QueueState::Disconnecting {
             return;
         }
-        // SAFETY: Only the I/O work touches `io` (type invariant), and a work item never runs
-        // concurrently with itself.
-        let io = unsafe { &mut *self.io.get() };
+        let mut guard = self.io.lock();
+        let io = &mut *guard;
         if io.tx.is_closed() {
             return;
         }
@@ -421,99 +459,93 @@ impl Queue {
             }
         }
         if pending {
-            self.kick();
-        } else if self.keep_polling(io, ops) {
+            self.as_arc_borrow().kick();
+        } else if keep_polling(io, ops) {
             STATS.idle_polls.add(1, Relaxed);
-            self.kick();
+            self.as_arc_borrow().kick();
         }
     }
 
-    /// With `idle_poll_period_usecs`, whether to keep polling although there is no work.
-    fn keep_polling(&self, io: &mut IoState, ops: u32) -> bool {
-        if crate::idle_poll_period_usecs() <= 0 {
-            return false;
-        }
-        if ops > 0 {
-            io.poll_end = poll_deadline();
-        }
-        // Jiffies wrap: compare the signed difference, as `time_after` does.
-        (io.poll_end.wrapping_sub(ffi::jiffies()) as isize) >= 0
-    }
-
-    /// Appends a completed command to the send list (I/O work only).
-    fn push_send(io: &mut IoState, cmd: &Cmd) {
-        // SAFETY: Called from the I/O work with a command on no list, and no other command
-        // state reference is alive.
-        unsafe { io.send.ready.push(cmd) };
-    }
-
-    /// Moves the completions that arrived from other contexts to the send list.
-    fn collect_completions(&self, io: &mut IoState) {
-        // The lock-free list comes back newest first: put each at the front.
-        let mut first = core::ptr::null::<Cmd>();
-        let mut last = core::ptr::null::<Cmd>();
-        for node in self.completions.take_all() {
-            // SAFETY: Only `Cmd::node`s are pushed on this list, and `node` is the second field
-            // of the `repr(C)` `Cmd`.
-            let cmd =
-                unsafe { kernel::container_of!(node.cast::<ffi::llist::LListNode>(), Cmd, node) };
-            // SAFETY: I/O work; the command is live (its queue is) and on no other list.
-            unsafe { (*cmd).st().next = first };
-            if last.is_null() {
-                last = cmd;
+    /// Takes over the slot states that `install_queue` made, once it has.
+    fn take_new_slots(&self, io: &mut IoState) {
+        if io.cmds.nr() == 0 {
+            if let Some(slots) = self.new_slots.lock().take() {
+                io.cmds.install(slots);
             }
-            first = cmd;
-        }
-        if !first.is_null() {
-            // SAFETY: I/O work; the chain was linked above and ends in NULL.
-            unsafe { io.send.ready.append(first, last) };
         }
     }
 
-    /// Takes a free command slot, or the Connect slot before the slots are installed.
-    fn get_cmd(&self) -> Option<&Cmd> {
-        // SAFETY: Only the I/O work takes and returns slots, and no other reference to the
-        // slots is alive here.
-        let slots = unsafe { &mut *self.slots.get() };
-        if slots.cmds.is_empty() {
-            // SAFETY: I/O work.
-            let free = unsafe { self.connect.st().life } == Life::Free;
-            return free.then_some(&self.connect);
+    /// Moves the completions that arrived from other contexts to the send list, oldest
+    /// first.
+    fn collect_completions(&self, io: &mut IoState) {
+        if self.connect_done.xchg(false, Acquire) {
+            io.cmds.push(&mut io.send.ready, CONNECT_TTAG);
         }
-        let cmd = slots.free;
-        if cmd.is_null() {
-            return None;
-        }
-        // SAFETY: Commands on the free list are live slots of this queue.
-        let cmd = unsafe { &*cmd };
-        // SAFETY: I/O work.
-        slots.free = unsafe { cmd.st().next };
-        Some(cmd)
-    }
-
-    /// Returns a command slot to the free list.
-    fn put_cmd(&self, cmd: &Cmd) {
-        // SAFETY: I/O work, no other state reference alive.
-        unsafe { cmd.st().life = Life::Free };
-        if core::ptr::eq(cmd, &self.connect) {
+        let Some(slots) = self.slots() else {
             return;
+        };
+        // The stack comes back newest first: chain them in reverse.
+        let mut chain = TagList::default();
+        for tag in slots.done.take_all() {
+            io.cmds.push_front(&mut chain, tag);
         }
-        // SAFETY: As in `get_cmd`.
-        let slots = unsafe { &mut *self.slots.get() };
-        // SAFETY: I/O work.
-        unsafe { cmd.st().next = slots.free };
-        slots.free = core::ptr::from_ref(cmd);
-    }
-
-    /// The number of installed command slots.
-    fn nr_cmds(&self) -> u16 {
-        self.slots().cmds.len().try_into().unwrap_or(u16::MAX)
+        io.cmds.append(&mut io.send.ready, chain);
     }
 
     /// The configured in-capsule data size of the port.
     fn inline_data_size(&self) -> u32 {
         self.inline_data_size
     }
+
+    /// Marks the queue live after the ICReq was answered.
+    fn set_live(&self) -> bool {
+        self.state
+            .cmpxchg(QueueState::Connecting, QueueState::Live, Release)
+            .is_ok()
+    }
+
+    /// The teardown, once.
+    fn release(self: Arc<Self>) {
+        QUEUES.lock().retain(|q| !Arc::ptr_eq(q, &self));
+        // The socket's reference: once back, no callback of ours runs for the socket.
+        drop(self.sock.detach());
+        // From now on the I/O work only runs when a completion queues it, and then returns at
+        // once since the state is `Disconnecting`.
+        wq::cancel_sync::<_, IO_WORK>(&self);
+        // Only the attach callback and the I/O work arm the deadline: neither can any more.
+        wq::cancel_delayed_sync::<_, DEADLINE>(&self);
+        {
+            let mut io = self.io.lock();
+            for (tag, st) in io.cmds.iter_mut() {
+                if st.life != Life::AwaitData {
+                    continue;
+                }
+                if let Some(req) = self.req(tag) {
+                    // Initialised and never executed: drop its sq reference.
+                    req.uninit();
+                }
+                st.life = Life::Free;
+            }
+        }
+        // Waits for every executing command to complete.
+        self.pair.destroy();
+        wq::cancel_sync::<_, IO_WORK>(&self);
+        STATS.conn_active.fetch_sub(1, Relaxed);
+        pr_debug!("queue {}: released\n", self.idx);
+        // The last references go with the work items that still hold one.
+    }
+}
+
+/// With `idle_poll_period_usecs`, whether to keep polling although there is no work.
+fn keep_polling(io: &mut IoState, ops: u32) -> bool {
+    if crate::idle_poll_period_usecs() <= 0 {
+        return false;
+    }
+    if ops > 0 {
+        io.poll_end = poll_deadline();
+    }
+    // Jiffies wrap: compare the signed difference, as `time_after` does.
+    (io.poll_end.wrapping_sub(ffi::jiffies()) as isize) >= 0
 }
 
 fn poll_deadline() -> usize {
@@ -521,67 +553,27 @@ fn poll_deadline() -> usize {
     ffi::jiffies().wrapping_add(ffi::usecs_to_jiffies(usecs))
 }
 
-/// The I/O work function.
+/// The queue that the C socket callbacks pass.
 ///
 /// # Safety
 ///
-/// Called by the workqueue with the `io_work` of a live queue.
-unsafe extern "C" fn io_work_fn(work: *mut sys::work_struct) {
-    // SAFETY: `work` is the `io_work` field of a live queue (`RawWork` is transparent).
-    let q = unsafe { &*kernel::container_of!(work.cast::<RawWork>(), Queue, io_work) };
-    q.io_work();
-}
-
-/// The release work function: the teardown.
-///
-/// # Safety
-///
-/// Called by the workqueue with the `release_work` of a live queue, once.
-unsafe extern "C" fn release_work_fn(work: *mut sys::work_struct) {
-    // SAFETY: `work` is the `release_work` field of a live queue.
-    let ptr = unsafe { kernel::container_of!(work.cast::<RawWork>(), Queue, release_work) };
-    // SAFETY: The queue is live until freed at the end of this function.
-    let q = unsafe { &*ptr };
-    {
-        let mut list = QUEUES.lock();
-        list.retain(|p| !core::ptr::eq(p.0, ptr));
-    }
-    q.sock.detach(&q.hooks);
-    // From now on the I/O work only runs when a completion queues it, and then returns at once
-    // since the state is DISCONNECTING.
-    q.io_work.cancel_sync();
-    // Only the attach callback and the I/O work arm the deadline: neither can any more.
-    q.deadline.cancel_sync();
-    for cmd in Iterator::chain(q.slots().cmds.iter(), core::iter::once(&q.connect)) {
-        // SAFETY: The I/O work cannot touch command states any more (see above).
-        let st = unsafe { cmd.st() };
-        if st.life == Life::AwaitData {
-            // SAFETY: Initialised and never executed: drop its sq reference.
-            unsafe { cmd.req.uninit() };
-            st.life = Life::Free;
-        }
-    }
-    // SAFETY: Initialised at accept; waits for every executing command to complete.
-    unsafe { q.pair.destroy() };
-    q.io_work.cancel_sync();
-    STATS.conn_active.fetch_sub(1, Relaxed);
-    pr_debug!("queue {}: released\n", q.idx);
-    // SAFETY: The queue came from `KBox::into_raw` in `accept`; nothing refers to it any more:
-    // it left the list, its callbacks are gone, its works are idle, the core is done with it.
-    drop(unsafe { KBox::from_raw(ptr) });
+/// `owner` must be the reference that [`Socket::attach_queue`] stored for a queue, and the
+/// callback lock must be held (so that the teardown cannot take it back meanwhile).
+unsafe fn from_owner<'a>(owner: *mut c_void) -> ArcBorrow<'a, Queue> {
+    // SAFETY: `Queue::sock` is a `Socket<Arc<Queue>>`, so the stored reference came from
+    // `Arc::<Queue>::into_foreign`; it is not taken back before the callback returns (caller).
+    unsafe { <Arc<Queue> as ForeignOwnable>::borrow(owner) }
 }
 
 /// Called by the C socket callbacks when the connection has data or room to send.
 ///
 /// # Safety
 ///
-/// `hooks` must be the hooks of a live queue, attached to its socket.
+/// `owner` must be the queue reference attached to the socket, with the callback lock held.
 #[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_io_ready(hooks: *mut sys::nvmet_tcp_rs_sk_hooks) {
-    // SAFETY: `hooks` is the first field of a live `Queue` (type invariant), and the queue
-    // outlives its attachment (the release work detaches first, under `sk_callback_lock`).
-    let q = unsafe { &*hooks.cast::<Queue>() };
-    q.kick();
+unsafe extern "C" fn nvmet_tcp_rs_queue_io_ready(owner: *mut c_void) {
+    // SAFETY: The shim passes the attached queue reference with the callback lock held.
+    unsafe { from_owner(owner) }.kick();
 }
 
 /// Called by the C state-change callback when the connection closes.
@@ -590,10 +582,9 @@ unsafe extern "C" fn nvmet_tcp_rs_queue_io_ready(hooks: *mut sys::nvmet_tcp_rs_s
 ///
 /// As for [`nvmet_tcp_rs_queue_io_ready`].
 #[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_sock_closed(hooks: *mut sys::nvmet_tcp_rs_sk_hooks) {
-    // SAFETY: As in `nvmet_tcp_rs_queue_io_ready`.
-    let q = unsafe { &*hooks.cast::<Queue>() };
-    q.schedule_release();
+unsafe extern "C" fn nvmet_tcp_rs_queue_sock_closed(owner: *mut c_void) {
+    // SAFETY: The shim passes the attached queue reference with the callback lock held.
+    unsafe { from_owner(owner) }.schedule_release();
 }
 
 /// Called by the shim when the queue's callbacks are installed, still under the socket's
@@ -602,120 +593,116 @@ unsafe extern "C" fn nvmet_tcp_rs_queue_sock_closed(hooks: *mut sys::nvmet_tcp_r
 ///
 /// # Safety
 ///
-/// `hooks` must be the hooks of a queue that [`Queue::accept`] is attaching.
+/// As for [`nvmet_tcp_rs_queue_io_ready`].
 #[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_attached(hooks: *mut sys::nvmet_tcp_rs_sk_hooks) {
-    // SAFETY: `hooks` is the first field of a `Queue` (type invariant) that `accept` keeps
-    // alive during the attach, and the state-change callback that could free it waits for the
-    // callback lock, which the caller holds.
-    let q = unsafe { &*hooks.cast::<Queue>() };
+unsafe extern "C" fn nvmet_tcp_rs_queue_attached(owner: *mut c_void) {
+    // SAFETY: The shim passes the reference it just attached, with the callback lock held.
+    let q = unsafe { from_owner(owner) };
     q.arm_deadline(crate::icreq_timeout_ms());
     q.kick();
 }
 
-/// `queue_response`: a command completed, in any context.
-///
-/// # Safety
-///
-/// `req` must be the request of a live command.
-pub(crate) unsafe fn queue_response(req: *mut sys::nvmet_req) {
-    // SAFETY: As the caller guarantees.
-    let cmd = unsafe { Cmd::from_req(req) };
-    if cmd.in_init.load(Relaxed) {
-        // The core rejected the command inside `nvmet_req_init`, on the I/O work: it sends the
-        // response itself once any in-capsule data is skipped.
-        cmd.rejected.store(true, Relaxed);
-        return;
+impl Queue {
+    /// A request of this queue completed, in any context: hand it to the I/O work.
+    pub(crate) fn queue_response(self: ArcBorrow<'_, Self>, req: &Req) {
+        let tag = req.tag();
+        if tag == CONNECT_TTAG {
+            self.connect_done.store(true, Release);
+        } else if let Some(slots) = self.slots() {
+            // A command is pushed at most once: the core completes it once, and it is not
+            // reused before its response is sent.
+            slots.done.push(tag);
+        }
+        self.kick();
     }
-    // SAFETY: The queue outlives its commands.
-    let q = unsafe { &*cmd.queue.load(Relaxed) };
-    // SAFETY: A command is on the list at most once: the core completes it once, and it is not
-    // reused before its response is sent.
-    unsafe { q.completions.push(&cmd.node) };
-    q.kick();
-}
 
-/// `install_queue`: the host connected this queue; allocate its command slots.
-///
-/// # Safety
-///
-/// `sq` must be the sq of a live queue.
-pub(crate) unsafe fn install_queue(sq: *mut sys::nvmet_sq) -> u16 {
-    // SAFETY: As the caller guarantees.
-    let pair = unsafe { QueuePair::from_sq(sq) };
-    // SAFETY: `pair` is the `pair` field of a live queue.
-    let q = unsafe { &*kernel::container_of!(core::ptr::from_ref(pair), Queue, pair) };
-    if pair.qid() == 0 {
-        // Refuse a new admin queue while too many queues of the controller tear down.
-        let ctrl = pair.ctrl();
-        let mut pending = 0;
-        for_each_queue(|other| {
-            if other.pair.ctrl() == ctrl && other.state.load(Relaxed) == DISCONNECTING {
-                pending += 1;
+    /// `install_queue`: the host connected this queue; makes its command slots. Returns an
+    /// NVMe status.
+    pub(crate) fn install(self: ArcBorrow<'_, Self>) -> u16 {
+        if self.pair.qid() == 0 {
+            // Refuse a new admin queue while too many queues of the controller tear down.
+            let ctrl = self.pair.ctrl();
+            let mut pending = 0;
+            for_each_queue(|other| {
+                if other.pair.ctrl() == ctrl
+                    && other.state.load(Relaxed) == QueueState::Disconnecting
+                {
+                    pending += 1;
+                }
+            });
+            if pending > MAX_DISCONNECTING {
+                return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
             }
-        });
-        if pending > MAX_DISCONNECTING {
+        }
+        if self.slots().is_some() {
             return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
         }
-    }
-    // SAFETY: This runs on the I/O work, inside the Connect command's execution, which holds no
-    // reference to the slots.
-    let slots = unsafe { &mut *q.slots.get() };
-    if !slots.cmds.is_empty() {
-        return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
-    }
-    // The size comes from the host: the core bounds I/O queues by MQES, but not the admin
-    // queue, which anyone may open to the discovery controller.
-    let Some(nr) = r2t::command_slots(pair.qid(), pair.size()) else {
-        if ffi::warn_ratelimit() {
-            pr_warn!(
-                "queue {}: refusing queue {} of {} entries\n",
-                q.idx,
-                pair.qid(),
-                pair.size()
-            );
-        }
-        return sys::NVME_SC_CONNECT_INVALID_PARAM as u16 | NVME_STATUS_DNR;
-    };
-    let mut cmds = match KVVec::with_capacity(usize::from(nr), GFP_KERNEL) {
-        Ok(v) => v,
-        Err(_) => return sys::NVME_SC_INTERNAL as u16,
-    };
-    // Below `CONNECT_TTAG` (`command_slots`): no slot's tag is the Connect tag.
-    for ttag in 0..nr {
-        if cmds
-            .push(Cmd::new(core::ptr::from_ref(q), ttag), GFP_KERNEL)
-            .is_err()
-        {
-            return sys::NVME_SC_INTERNAL as u16;
+        // The size comes from the host: the core bounds I/O queues by MQES, but not the admin
+        // queue, which anyone may open to the discovery controller.
+        let Some(nr) = r2t::command_slots(self.pair.qid(), self.pair.size()) else {
+            if ffi::warn_ratelimit() {
+                pr_warn!(
+                    "queue {}: refusing queue {} of {} entries\n",
+                    self.idx,
+                    self.pair.qid(),
+                    self.pair.size()
+                );
+            }
+            return sys::NVME_SC_CONNECT_INVALID_PARAM as u16 | NVME_STATUS_DNR;
+        };
+        match make_slots(nr) {
+            Ok((slots, states)) => {
+                *self.new_slots.lock() = Some(states);
+                if !self.slots.populate(slots) {
+                    return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
+                }
+                self.connected.store(true, Relaxed);
+                0
+            }
+            Err(_) => sys::NVME_SC_INTERNAL as u16,
         }
     }
-    // The vector is never resized again, so the slots stay where they are now.
-    slots.cmds = cmds;
-    let mut free = core::ptr::null();
-    for cmd in slots.cmds.iter().rev() {
-        // SAFETY: New commands that only this function knows yet.
-        unsafe { cmd.st().next = free };
-        free = core::ptr::from_ref(cmd);
+
+    /// The local address of the connection.
+    pub(crate) fn local_addr(&self) -> SockAddr {
+        self.local
     }
-    slots.free = free;
-    q.connected.store(true, Relaxed);
-    0
+}
+
+// SAFETY: Queues are only made by `Arc::pin_init` in `Queue::accept`, and their teardown holds
+// a reference until it destroyed the pair; `from_pair` is `container_of!` of the `pair` field.
+unsafe impl HasQueuePair for Queue {
+    unsafe fn from_pair(pair: *const QueuePair) -> *const Self {
+        // SAFETY: The caller passes the `pair` field of a `Queue`.
+        unsafe { kernel::container_of!(pair, Queue, pair) }
+    }
+}
+
+/// The requests and the states of `nr` command slots. Their tags are below `CONNECT_TTAG`
+/// (`command_slots`).
+fn make_slots(nr: u16) -> Result<(Slots, KVVec<CmdState>)> {
+    let reqs = KVBox::pin_slice(
+        |tag| Req::new(u16::try_from(tag).unwrap_or(CONNECT_TTAG)),
+        usize::from(nr),
+        GFP_KERNEL,
+    )?;
+    let done = Completions::new(nr)?;
+    Ok((Slots { reqs, done }, Cmds::alloc_slots(nr)?))
 }
 
 /// `delete_ctrl`: shut down every queue of `ctrl`.
-pub(crate) fn delete_ctrl(ctrl: *mut sys::nvmet_ctrl) {
+pub(crate) fn delete_ctrl(ctrl: CtrlRef) {
     for_each_queue(|q| {
-        if q.pair.ctrl() == ctrl {
+        if q.pair.ctrl() == Some(ctrl) {
             q.sock.shutdown();
         }
     });
 }
 
-/// Shuts down every queue that came from `port`.
-pub(crate) fn shutdown_port_queues(port: *const Port) {
+/// Shuts down every queue that came from port `port_id`.
+pub(crate) fn shutdown_port_queues(port_id: u32) {
     for_each_queue(|q| {
-        if core::ptr::eq(q.port, port) {
+        if q.port_id == port_id {
             q.sock.shutdown();
         }
     });
@@ -734,31 +721,14 @@ pub(crate) fn free_list() {
     }
 }
 
-/// The queue of a command, for `disc_traddr`.
-///
-/// # Safety
-///
-/// `req` must be the request of a live command.
-pub(crate) unsafe fn local_addr_of(req: *mut sys::nvmet_req) -> SockAddr {
-    // SAFETY: As the caller guarantees; the queue outlives its commands.
-    unsafe { (*Cmd::from_req(req).queue.load(Relaxed)).local }
-}
-
 /// The peer address of the queue whose sq is `sq` in controller `ctrl`, for `host_traddr`:
 /// looked up in the queue list, since the queue may already be gone.
-pub(crate) fn peer_addr_of(ctrl: *mut sys::nvmet_ctrl, sq: *mut sys::nvmet_sq) -> Option<SockAddr> {
+pub(crate) fn peer_addr_of(ctrl: CtrlRef, sq: SqId) -> Option<SockAddr> {
     let mut peer = None;
     for_each_queue(|q| {
-        if q.pair.sq_ptr() == sq && q.pair.ctrl() == ctrl {
+        if q.pair.id() == sq && q.pair.ctrl() == Some(ctrl) {
             peer = Some(q.peer);
         }
     });
     peer
-}
-
-impl Queue {
-    /// Marks the queue live after the ICReq was answered.
-    fn set_live(&self) -> bool {
-        self.state.cmpxchg(CONNECTING, LIVE, Release).is_ok()
-    }
 }

@@ -5,15 +5,20 @@
 //!
 //! C header: [`drivers/nvme/target/nvmet.h`](srctree/drivers/nvme/target/nvmet.h)
 
-use super::{
-    sg::SgBuffer,
-    sys, //
-};
-use core::cell::UnsafeCell;
+use super::sys;
 use kernel::{
     error::to_result,
     prelude::*,
-    types::Opaque, //
+    sync::atomic::{
+        Acquire,
+        Atomic,
+        Relaxed,
+        Release, //
+    },
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    },
 };
 
 /// The transport's ops table, registered with the nvmet core.
@@ -24,6 +29,13 @@ pub(crate) struct Ops(pub(crate) sys::nvmet_fabrics_ops);
 
 // SAFETY: The table is immutable and only holds function pointers and the module pointer.
 unsafe impl Sync for Ops {}
+
+impl Ops {
+    /// The table as the core takes it.
+    pub(super) fn as_ptr(&'static self) -> *const sys::nvmet_fabrics_ops {
+        &self.0
+    }
+}
 
 /// The registration of a transport with the nvmet core, undone on drop.
 ///
@@ -60,6 +72,61 @@ impl Drop for Registration {
 pub(crate) struct PortRef {
     ptr: *mut sys::nvmet_port,
 }
+
+// SAFETY: The core's port may be used from any thread; the fields read through it are fixed
+// while the port is enabled, and the ones written are the transport's own (see the setters).
+unsafe impl Send for PortRef {}
+// SAFETY: Shared use only reads fields that are fixed while the port is enabled; the setters
+// run in `add_port`/`remove_port`, which the core serialises.
+unsafe impl Sync for PortRef {}
+
+/// A controller of the core, as the transport compares it: a handle, never dereferenced here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CtrlRef(*mut sys::nvmet_ctrl);
+
+// SAFETY: An opaque handle that is only compared and passed back to the core.
+unsafe impl Send for CtrlRef {}
+// SAFETY: A copyable pointer value that this module never dereferences.
+unsafe impl Sync for CtrlRef {}
+
+impl CtrlRef {
+    /// Wraps a controller pointer the core passed.
+    pub(super) fn new(ptr: *mut sys::nvmet_ctrl) -> Self {
+        Self(ptr)
+    }
+}
+
+/// An sq of the core, as the transport compares it: a handle, never dereferenced here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SqId(*mut sys::nvmet_sq);
+
+// SAFETY: An opaque handle that is only compared.
+unsafe impl Send for SqId {}
+// SAFETY: A copyable pointer value that this module never dereferences.
+unsafe impl Sync for SqId {}
+
+impl SqId {
+    /// Wraps an sq pointer the core passed.
+    pub(super) fn new(ptr: *mut sys::nvmet_sq) -> Self {
+        Self(ptr)
+    }
+}
+
+/// The core's port as a request names it (`req->port`): a handle, never dereferenced here.
+#[derive(Clone, Copy)]
+pub(crate) struct CorePort(*mut sys::nvmet_port);
+
+impl CorePort {
+    /// The raw pointer, for `req->port`.
+    pub(super) fn as_ptr(self) -> *mut sys::nvmet_port {
+        self.0
+    }
+}
+
+// SAFETY: An opaque handle that is only passed back to the core.
+unsafe impl Send for CorePort {}
+// SAFETY: A copyable pointer value that this module never dereferences.
+unsafe impl Sync for CorePort {}
 
 impl PortRef {
     /// Wraps a port the core passed to an op.
@@ -117,21 +184,39 @@ impl PortRef {
         unsafe { (*self.ptr).inline_data_size = size };
     }
 
-    /// The transport's private pointer.
-    pub(crate) fn private(&self) -> *mut c_void {
-        self.get().priv_
-    }
-
-    /// Sets the transport's private pointer.
-    pub(crate) fn set_private(&self, ptr: *mut c_void) {
+    /// Stores a reference that the transport keeps in the port (`priv`) while it is enabled;
+    /// an earlier one is given back.
+    pub(crate) fn set_private<O: ForeignOwnable>(&self, owner: O) -> Result<(), O> {
+        if !self.get().priv_.is_null() {
+            return Err(owner);
+        }
         // SAFETY: Only the transport uses `priv`, from `add_port`/`remove_port`, which the core
-        // serialises.
-        unsafe { (*self.ptr).priv_ = ptr };
+        // serialises under its configuration lock.
+        unsafe { (*self.ptr).priv_ = owner.into_foreign() };
+        Ok(())
     }
 
-    /// The raw pointer, for `req->port`.
-    pub(crate) fn as_ptr(&self) -> *mut sys::nvmet_port {
-        self.ptr
+    /// Takes back the reference stored by [`PortRef::set_private`].
+    ///
+    /// # Safety
+    ///
+    /// What `set_private` stored must have been an `O`.
+    pub(crate) unsafe fn take_private<O: ForeignOwnable>(&self) -> Option<O> {
+        let ptr = self.get().priv_;
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: Only the transport uses `priv`, from `add_port`/`remove_port`, which the core
+        // serialises under its configuration lock.
+        unsafe { (*self.ptr).priv_ = core::ptr::null_mut() };
+        // SAFETY: `ptr` came from `O::into_foreign` (caller), and was cleared above: it is
+        // turned back once.
+        Some(unsafe { O::from_foreign(ptr) })
+    }
+
+    /// The handle for `req->port`.
+    pub(crate) fn core(&self) -> CorePort {
+        CorePort(self.ptr)
     }
 }
 
@@ -143,55 +228,93 @@ fn cstr_field(field: &[c_char]) -> &CStr {
 
 /// A queue pair of the core: a submission queue and its completion queue.
 ///
+/// It is only made in place ([`QueuePair::new`] is a pinned initialiser), so the core's
+/// pointers to it stay valid: `init` may rely on that.
+///
 /// # Invariants
 ///
-/// After [`QueuePair::init`] succeeded, `sq` and `cq` are initialised, and stay so until
-/// [`QueuePair::destroy`].
+/// `sq` and `cq` are initialised exactly while `state` is `LIVE`.
+#[pin_data(PinnedDrop)]
 pub(crate) struct QueuePair {
+    #[pin]
     sq: Opaque<sys::nvmet_sq>,
+    #[pin]
     cq: Opaque<sys::nvmet_cq>,
+    state: Atomic<u32>,
 }
 
+// SAFETY: The core uses its sqs and cqs from any context, with their own synchronisation
+// (percpu references and atomics); the transport only reads fields that the core writes
+// while it executes Connect, on the queue's I/O work.
+unsafe impl Send for QueuePair {}
+// SAFETY: Shared use is the core's, synchronised by the core, and the transport's reads of
+// fields written during Connect (`ctrl`, `qid`, `size`, `sqhd_disabled`), which other threads
+// only compare.
+unsafe impl Sync for QueuePair {}
+
+const PAIR_UNINIT: u32 = 0;
+const PAIR_INITIALISING: u32 = 1;
+const PAIR_LIVE: u32 = 2;
+const PAIR_DESTROYED: u32 = 3;
+
 impl QueuePair {
-    /// An uninitialised pair.
-    pub(crate) const fn new() -> Self {
-        Self {
+    /// An uninitialised pair, made in place.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
             sq: Opaque::zeroed(),
             cq: Opaque::zeroed(),
-        }
+            state: Atomic::new(PAIR_UNINIT),
+        })
     }
 
-    /// Initialises both queues in place.
-    ///
-    /// # Safety
-    ///
-    /// `self` must not move any more, and `init` must be called once.
-    pub(crate) unsafe fn init(&self) -> Result {
-        // SAFETY: The cq is zeroed memory in its final place.
+    /// Initialises both queues with the core; only the first call does anything.
+    pub(crate) fn init(&self) -> Result {
+        if self
+            .state
+            .cmpxchg(PAIR_UNINIT, PAIR_INITIALISING, Relaxed)
+            .is_err()
+        {
+            return Err(EBUSY);
+        }
+        // SAFETY: The cq is zeroed memory that stays in place (made by a pinned initialiser).
         unsafe { sys::nvmet_cq_init(self.cq.get()) };
-        // SAFETY: Both are in their final place and the cq is initialised.
+        // SAFETY: Both are in place for good and the cq is initialised.
         let ret = to_result(unsafe { sys::nvmet_sq_init(self.sq.get(), self.cq.get()) });
         if ret.is_err() {
             // SAFETY: The cq was initialised above and nothing else holds it.
             unsafe { sys::nvmet_cq_put(self.cq.get()) };
+            self.state.store(PAIR_DESTROYED, Release);
+            return ret;
         }
+        // INVARIANT: Both queues are initialised now.
+        self.state.store(PAIR_LIVE, Release);
         ret
     }
 
-    /// Waits until every request of the sq has completed, then releases both queues.
-    ///
-    /// # Safety
-    ///
-    /// `init` must have succeeded, and `destroy` must be called once.
-    pub(crate) unsafe fn destroy(&self) {
-        // SAFETY: Initialised (caller), destroyed once.
+    /// Whether both queues are initialised and not destroyed.
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.load(Acquire) == PAIR_LIVE
+    }
+
+    /// Waits until every request of the sq has completed, then releases both queues; only
+    /// the first call on an initialised pair does anything.
+    pub(crate) fn destroy(&self) {
+        if self
+            .state
+            .cmpxchg(PAIR_LIVE, PAIR_DESTROYED, Acquire)
+            .is_err()
+        {
+            return;
+        }
+        // SAFETY: The pair was live (type invariant), and only this call destroys it.
         unsafe { sys::nvmet_sq_destroy(self.sq.get()) };
-        // SAFETY: As above; the sq no longer uses the cq.
+        // SAFETY: The cq was initialised with the pair and is put once, here; the destroyed sq
+        // no longer uses it.
         unsafe { sys::nvmet_cq_put(self.cq.get()) };
     }
 
-    /// The raw sq pointer, for `nvmet_req_init` and for matching the core's `sq` arguments.
-    pub(crate) fn sq_ptr(&self) -> *mut sys::nvmet_sq {
+    /// The raw sq pointer, for `nvmet_req_init`.
+    pub(super) fn sq_ptr(&self) -> *mut sys::nvmet_sq {
         self.sq.get()
     }
 
@@ -202,9 +325,29 @@ impl QueuePair {
         unsafe { &*self.sq.get() }
     }
 
-    /// The controller the queue belongs to, NULL before Connect.
-    pub(crate) fn ctrl(&self) -> *mut sys::nvmet_ctrl {
-        self.sq().ctrl
+    /// The controller the queue belongs to, `None` before Connect.
+    pub(crate) fn ctrl(&self) -> Option<CtrlRef> {
+        let ctrl = self.sq().ctrl;
+        (!ctrl.is_null()).then_some(CtrlRef(ctrl))
+    }
+
+    /// The sq, as the core names it in its ops.
+    pub(crate) fn id(&self) -> SqId {
+        SqId(self.sq.get())
+    }
+
+    /// Reports a fatal error on the queue's controller, if it has one: the core then tears
+    /// down all its queues.
+    ///
+    /// # Safety
+    ///
+    /// The pair must not be destroyed while this runs.
+    pub(crate) unsafe fn ctrl_fatal_error(&self) {
+        if let Some(ctrl) = self.ctrl() {
+            // SAFETY: The sq holds a reference on its controller until it is destroyed, which
+            // the caller excludes.
+            unsafe { sys::nvmet_ctrl_fatal_error(ctrl.0) };
+        }
     }
 
     /// The queue ID (0 is the admin queue).
@@ -235,175 +378,9 @@ impl QueuePair {
     }
 }
 
-/// Reports a fatal error on a controller: the core then tears down all its queues.
-///
-/// # Safety
-///
-/// `ctrl` must be a live controller (held by one of our queues).
-pub(crate) unsafe fn ctrl_fatal_error(ctrl: *mut sys::nvmet_ctrl) {
-    // SAFETY: The caller guarantees `ctrl` is live.
-    unsafe { sys::nvmet_ctrl_fatal_error(ctrl) };
-}
-
-/// A request of the core, with the submission and completion entries it points to.
-///
-/// `req->cmd` and `req->cqe` point into this object, so it must not move once used.
-#[repr(C)]
-pub(crate) struct Req {
-    req: Opaque<sys::nvmet_req>,
-    sqe: UnsafeCell<sys::nvme_command>,
-    cqe: UnsafeCell<sys::nvme_completion>,
-}
-
-impl Req {
-    /// A blank request.
-    pub(crate) fn new() -> Self {
-        Self {
-            req: Opaque::zeroed(),
-            sqe: UnsafeCell::new(sys::nvme_command::default()),
-            cqe: UnsafeCell::new(sys::nvme_completion::default()),
-        }
-    }
-
-    /// Loads a new submission entry and initialises the request with the core. Returns `false`
-    /// when the core rejected the command; it has then already completed it with an error
-    /// status (through `queue_response`).
-    ///
-    /// # Safety
-    ///
-    /// The request must be idle (not in use by the core), `self` must not move until it is
-    /// idle again, and `pair` must be initialised.
-    pub(crate) unsafe fn init(
-        &self,
-        sqe: &[u8; 64],
-        pair: &QueuePair,
-        port: *mut sys::nvmet_port,
-        ops: &'static Ops,
-    ) -> bool {
-        let sqe_ptr = self.sqe.get();
-        // SAFETY: The request is idle, so nobody else accesses the entries; the sizes match.
-        unsafe {
-            core::ptr::copy_nonoverlapping(sqe.as_ptr(), sqe_ptr.cast::<u8>(), sqe.len());
-            *self.cqe.get() = sys::nvme_completion::default();
-        }
-        let req = self.req.get();
-        // SAFETY: The request is idle; only the fields the transport owns are set, as the C
-        // transports do before `nvmet_req_init`.
-        unsafe {
-            (*req).cmd = sqe_ptr;
-            (*req).cqe = self.cqe.get();
-            (*req).port = port;
-            (*req).sg = core::ptr::null_mut();
-            (*req).sg_cnt = 0;
-            (*req).transfer_len = 0;
-        }
-        // SAFETY: All pointers are valid and stay so while the core uses the request.
-        unsafe { sys::nvmet_req_init(req, pair.sq_ptr(), &ops.0) }
-    }
-
-    /// The data length the command implies from its own fields, as the core computes it
-    /// (`nvmet_req_transfer_len()`: for example the blocks of a Read or Write), or 0 when the
-    /// core knows none.
-    ///
-    /// # Safety
-    ///
-    /// `init` must have returned `true` and the request must not have been executed.
-    pub(crate) unsafe fn transfer_len(&self) -> u32 {
-        // SAFETY: An initialised request has its sq, command and namespace set, and its sq's
-        // controller (if any) is live while the sq holds it: that is all
-        // `nvmet_req_transfer_len` reads.
-        let len = unsafe { sys::nvmet_req_transfer_len(self.req.get()) };
-        u32::try_from(len).unwrap_or(u32::MAX)
-    }
-
-    /// Gives the data buffer to the core.
-    ///
-    /// # Safety
-    ///
-    /// The request must be initialised and not yet executed, and `buf` must outlive the
-    /// request's use of it (until the response is sent).
-    pub(crate) unsafe fn set_data(&self, buf: &SgBuffer, len: u32) {
-        let (sg, nents) = buf.as_raw();
-        let req = self.req.get();
-        // SAFETY: Before execution the transport owns these fields.
-        unsafe {
-            (*req).sg = sg;
-            (*req).sg_cnt = nents as i32;
-            (*req).transfer_len = len as usize;
-        }
-    }
-
-    /// Forgets the data buffer (before it is freed).
-    ///
-    /// # Safety
-    ///
-    /// The core must be done with the request.
-    pub(crate) unsafe fn clear_data(&self) {
-        let req = self.req.get();
-        // SAFETY: The core is done with the request (caller).
-        unsafe {
-            (*req).sg = core::ptr::null_mut();
-            (*req).sg_cnt = 0;
-        }
-    }
-
-    /// Executes an initialised request; it completes through `queue_response`.
-    ///
-    /// # Safety
-    ///
-    /// `init` must have returned `true`, all host data must be in place, and `execute` must
-    /// be called once.
-    pub(crate) unsafe fn execute(&self) {
-        let req = self.req.get();
-        // SAFETY: `nvmet_req_init` set `execute` when it returned true (caller).
-        unsafe {
-            if let Some(execute) = (*req).execute {
-                execute(req);
-            }
-        }
-    }
-
-    /// Completes an initialised request with `status` without executing it.
-    ///
-    /// # Safety
-    ///
-    /// `init` must have returned `true` and the request must not have been executed.
-    pub(crate) unsafe fn complete(&self, status: u16) {
-        // SAFETY: As the caller guarantees.
-        unsafe { sys::nvmet_req_complete(self.req.get(), status) };
-    }
-
-    /// Drops an initialised request that will never execute (its sq reference with it).
-    ///
-    /// # Safety
-    ///
-    /// `init` must have returned `true` and the request must not have been executed.
-    pub(crate) unsafe fn uninit(&self) {
-        // SAFETY: As the caller guarantees.
-        unsafe { sys::nvmet_req_uninit(self.req.get()) };
-    }
-
-    /// The completion entry as it goes on the wire.
-    ///
-    /// # Safety
-    ///
-    /// The request must be completed (the core has written the entry).
-    pub(crate) unsafe fn cqe_bytes(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        // SAFETY: The entry is 16 plain bytes that nobody writes after completion.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.cqe.get().cast::<u8>(), out.as_mut_ptr(), 16)
-        };
-        out
-    }
-
-    /// The status the core put in the completion entry (0 = success).
-    ///
-    /// # Safety
-    ///
-    /// The request must be completed.
-    pub(crate) unsafe fn status(&self) -> u16 {
-        // SAFETY: As the caller guarantees.
-        u16::from_le(unsafe { (*self.cqe.get()).status })
+#[pinned_drop]
+impl PinnedDrop for QueuePair {
+    fn drop(self: Pin<&mut Self>) {
+        self.destroy();
     }
 }

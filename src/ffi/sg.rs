@@ -48,7 +48,7 @@ impl SgBuffer {
     }
 
     /// The raw list and its entry count, for `req->sg` and `req->sg_cnt`.
-    pub(crate) fn as_raw(&self) -> (*mut sys::scatterlist, u32) {
+    pub(super) fn as_raw(&self) -> (*mut sys::scatterlist, u32) {
         (self.sg.as_ptr(), self.nents)
     }
 }

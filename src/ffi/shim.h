@@ -1,44 +1,52 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Static inlines and macros that Rust cannot call directly, exported as plain functions with a
- * module-private prefix, and the socket callbacks, which must run under sk_callback_lock.
+ * The C side of nvmet_tcp_rs: helpers.c wraps static inlines and macros that Rust cannot call;
+ * sock_callbacks.c holds the socket callbacks, which must run under sk_callback_lock.
  * No protocol logic lives here.
  */
 #ifndef NVMET_TCP_RS_SHIM_H
 #define NVMET_TCP_RS_SHIM_H
 
-#include <linux/llist.h>
 #include <linux/net.h>
 #include <linux/scatterlist.h>
 #include <linux/socket.h>
 #include <linux/workqueue.h>
 
 /*
- * Embedded in the Rust object that owns a socket (a listening port or a queue) and stored in
- * sk_user_data while the module's callbacks are installed. The saved callbacks are the ones the
- * socket had before.
+ * Owned by the Rust socket object and stored in sk_user_data while the module's callbacks are
+ * installed. owner is a reference on the object that owns the socket (a port or a queue),
+ * which the callbacks pass to Rust; the saved callbacks are the ones the socket had before.
  */
 struct nvmet_tcp_rs_sk_hooks {
+	void *owner;
 	void (*data_ready)(struct sock *sk);
 	void (*state_change)(struct sock *sk);
 	void (*write_space)(struct sock *sk);
 };
 
-/* Implemented in Rust; called from softirq context under read_lock_bh(sk_callback_lock). */
-void nvmet_tcp_rs_port_accept_ready(struct nvmet_tcp_rs_sk_hooks *hooks);
-void nvmet_tcp_rs_queue_io_ready(struct nvmet_tcp_rs_sk_hooks *hooks);
-void nvmet_tcp_rs_queue_sock_closed(struct nvmet_tcp_rs_sk_hooks *hooks);
+/*
+ * Implemented in Rust, with the owner's reference; called from softirq context under
+ * read_lock_bh(sk_callback_lock).
+ */
+void nvmet_tcp_rs_port_accept_ready(void *owner);
+void nvmet_tcp_rs_queue_io_ready(void *owner);
+void nvmet_tcp_rs_queue_sock_closed(void *owner);
 /* Implemented in Rust; called under write_lock_bh(sk_callback_lock) once attached. */
-void nvmet_tcp_rs_queue_attached(struct nvmet_tcp_rs_sk_hooks *hooks);
+void nvmet_tcp_rs_queue_attached(void *owner);
 
-int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
-int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
-void nvmet_tcp_rs_sock_detach(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
+/* sock_callbacks.c */
+int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
+				      void *owner);
+int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
+				   void *owner);
+void *nvmet_tcp_rs_sock_detach(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
 void nvmet_tcp_rs_sock_setup_listener(struct socket *sock, int priority);
 void nvmet_tcp_rs_sock_setup_queue(struct socket *sock, int priority);
 int nvmet_tcp_rs_sock_cpu(struct socket *sock);
 void nvmet_tcp_rs_sock_linger_default(struct socket *sock);
 int nvmet_tcp_rs_sock_recv_discard(struct socket *sock, size_t len);
+
+/* helpers.c */
 bool nvmet_tcp_rs_warn_ratelimit(void);
 
 int nvmet_tcp_rs_addr_parse(u8 adrfam, const char *traddr, const char *trsvcid,
@@ -47,10 +55,6 @@ bool nvmet_tcp_rs_addr_is_any(struct sockaddr_storage *addr);
 int nvmet_tcp_rs_addr_format(char *buf, size_t len, const struct sockaddr_storage *addr);
 
 struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
-void nvmet_tcp_rs_init_delayed_work(struct delayed_work *dwork, work_func_t func);
-
-bool nvmet_tcp_rs_llist_add(struct llist_node *node, struct llist_head *head);
-struct llist_node *nvmet_tcp_rs_llist_del_all(struct llist_head *head);
 
 struct scatterlist *nvmet_tcp_rs_sgl_alloc(unsigned int len, bool highmem, unsigned int *nents);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);

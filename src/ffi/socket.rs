@@ -5,16 +5,28 @@
 //! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
 
 use super::sys;
-use core::ptr::NonNull;
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
 use kernel::{
     error::to_result,
     prelude::*,
-    types::Opaque, //
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    },
 };
 
 /// A socket address (IPv4 or IPv6), as the C `struct sockaddr_storage`.
 #[derive(Clone, Copy)]
 pub(crate) struct SockAddr(sys::__kernel_sockaddr_storage);
+
+// SAFETY: An address is plain bytes; the pointer that the C union has for alignment is never
+// used.
+unsafe impl Send for SockAddr {}
+// SAFETY: Shared use only reads the bytes; the union's pointer member is never used.
+unsafe impl Sync for SockAddr {}
 
 impl SockAddr {
     /// Parses a configfs address: `adrfam` is the NVMe-oF address family, `traddr` and
@@ -65,36 +77,26 @@ impl SockAddr {
     }
 }
 
-/// A kernel socket, released on drop.
+/// A kernel socket, released on drop, whose callbacks hold a reference `O` on the object
+/// that owns the socket while they are installed.
 ///
 /// # Invariants
 ///
-/// `ptr` is a valid `struct socket` that this object owns.
-pub(crate) struct Socket {
+/// - `ptr` is a valid `struct socket` that this object owns.
+/// - While `hooks` is attached (the socket's `sk_user_data` points to it), its `owner` is a
+///   pointer from `O::into_foreign`, which only [`Socket::detach`] turns back into an `O`.
+pub(crate) struct Socket<O: ForeignOwnable> {
     ptr: NonNull<sys::socket>,
+    hooks: KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>,
+    _owner: PhantomData<O>,
 }
 
-// SAFETY: Kernel sockets do their own locking and may be used from any thread.
-unsafe impl Send for Socket {}
-// SAFETY: As above.
-unsafe impl Sync for Socket {}
-
-/// Saved socket callbacks, embedded in the object that owns the socket while the module's
-/// callbacks are installed (the socket's `sk_user_data` points here).
-#[repr(transparent)]
-pub(crate) struct SkHooks(Opaque<sys::nvmet_tcp_rs_sk_hooks>);
-
-impl SkHooks {
-    /// Hooks that are not attached to any socket.
-    pub(crate) const fn new() -> Self {
-        Self(Opaque::zeroed())
-    }
-
-    /// Returns the raw pointer, as the C callbacks pass it.
-    pub(crate) fn as_ptr(&self) -> *mut sys::nvmet_tcp_rs_sk_hooks {
-        self.0.get()
-    }
-}
+// SAFETY: Kernel sockets do their own locking and may be used from any thread; an `O` only
+// leaves the socket through `detach`, and `O` is `Send`.
+unsafe impl<O: ForeignOwnable + Send> Send for Socket<O> {}
+// SAFETY: Kernel sockets do their own locking; the owner's reference is used by callbacks on
+// any CPU, so `O` must be `Send` and `Sync`.
+unsafe impl<O: ForeignOwnable + Send + Sync> Sync for Socket<O> {}
 
 /// Flags for sends.
 #[derive(Clone, Copy)]
@@ -124,7 +126,24 @@ fn nonblocking(ret: i32) -> Result<usize> {
     Ok(usize::try_from(ret).unwrap_or(0))
 }
 
-impl Socket {
+impl<O: ForeignOwnable> Socket<O> {
+    /// Takes ownership of a socket.
+    fn from_raw(ptr: *mut sys::socket) -> Result<Self> {
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        let hooks = KBox::new(Opaque::zeroed(), GFP_KERNEL);
+        let Ok(hooks) = hooks else {
+            // SAFETY: We own the socket, which nothing else knows yet.
+            unsafe { sys::sock_release(ptr.as_ptr()) };
+            return Err(ENOMEM);
+        };
+        // INVARIANT: The caller gave us the socket; the hooks are not attached.
+        Ok(Self {
+            ptr,
+            hooks,
+            _owner: PhantomData,
+        })
+    }
+
     /// Creates a TCP socket listening on `addr` with the given backlog.
     pub(crate) fn listen(addr: &SockAddr, backlog: i32, priority: i32) -> Result<Self> {
         let mut ptr = core::ptr::null_mut();
@@ -137,10 +156,8 @@ impl Socket {
                 &mut ptr,
             )
         })?;
-        // INVARIANT: `sock_create` succeeded, so we own a valid socket.
-        let sock = Self {
-            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
-        };
+        // `sock_create` succeeded, so we own a valid socket.
+        let sock = Self::from_raw(ptr)?;
         // SAFETY: The socket is valid.
         unsafe { sys::nvmet_tcp_rs_sock_setup_listener(sock.ptr.as_ptr(), priority) };
         let mut storage = addr.0;
@@ -153,7 +170,7 @@ impl Socket {
     }
 
     /// Accepts a pending connection without blocking; `None` when there is none.
-    pub(crate) fn accept(&self) -> Result<Option<Self>> {
+    pub(crate) fn accept<Q: ForeignOwnable>(&self) -> Result<Option<Socket<Q>>> {
         let mut ptr = core::ptr::null_mut();
         // SAFETY: The socket is valid and `ptr` is valid for writes.
         let ret =
@@ -162,8 +179,8 @@ impl Socket {
             return Ok(None);
         }
         to_result(ret)?;
-        // INVARIANT: `kernel_accept` succeeded and gave us a new socket.
-        Ok(NonNull::new(ptr).map(|ptr| Self { ptr }))
+        // `kernel_accept` succeeded and gave us a new socket.
+        Socket::from_raw(ptr).map(Some)
     }
 
     /// Applies the per-connection options: no linger, priority, and the peer's TOS.
@@ -179,39 +196,58 @@ impl Socket {
         // SAFETY: The socket is valid, and the storage is large enough for any address.
         let ret = unsafe { sys::kernel_getsockname(self.ptr.as_ptr(), (&raw mut local.0).cast()) };
         to_result(ret.min(0))?;
-        // SAFETY: As above.
+        // SAFETY: The socket is valid, and the storage is large enough for any address.
         let ret = unsafe { sys::kernel_getpeername(self.ptr.as_ptr(), (&raw mut peer.0).cast()) };
         to_result(ret.min(0))?;
         Ok((local, peer))
     }
 
     /// Installs the listener's `data_ready` callback, which calls
-    /// `nvmet_tcp_rs_port_accept_ready(hooks)`.
-    ///
-    /// # Safety
-    ///
-    /// `hooks` must stay alive and in place until [`Socket::detach`] with the same hooks.
-    pub(crate) unsafe fn attach_listener(&self, hooks: &SkHooks) {
-        // SAFETY: The socket is valid; the caller keeps `hooks` alive while attached.
-        unsafe { sys::nvmet_tcp_rs_sock_attach_listener(self.ptr.as_ptr(), hooks.as_ptr()) };
+    /// `nvmet_tcp_rs_port_accept_ready(owner)`. The socket holds `owner` until
+    /// [`Socket::detach`]; it is given back if the callbacks are installed already.
+    pub(crate) fn attach_listener(&self, owner: O) -> Result<(), O> {
+        let ptr = owner.into_foreign();
+        // SAFETY: The socket is valid, and the hooks live as long as it (type invariant), which
+        // detaches them before it is released.
+        let ret = unsafe {
+            sys::nvmet_tcp_rs_sock_attach_listener(self.ptr.as_ptr(), self.hooks.get(), ptr)
+        };
+        if ret != 0 {
+            // SAFETY: From `into_foreign` above; the shim did not keep it.
+            return Err(unsafe { O::from_foreign(ptr) });
+        }
+        Ok(())
     }
 
-    /// Installs a queue's callbacks, which call `nvmet_tcp_rs_queue_io_ready(hooks)` and
-    /// `nvmet_tcp_rs_queue_sock_closed(hooks)`. Fails if the connection is already closing.
+    /// Installs a queue's callbacks, which call `nvmet_tcp_rs_queue_io_ready(owner)` and
+    /// `nvmet_tcp_rs_queue_sock_closed(owner)`, and `nvmet_tcp_rs_queue_attached(owner)` at
+    /// once, still under the callback lock. The socket holds `owner` until
+    /// [`Socket::detach`]. Fails, giving `owner` back, when the connection is already closing.
     ///
-    /// # Safety
-    ///
-    /// `hooks` must stay alive and in place until [`Socket::detach`] with the same hooks.
-    pub(crate) unsafe fn attach_queue(&self, hooks: &SkHooks) -> Result {
-        // SAFETY: The socket is valid; the caller keeps `hooks` alive while attached.
-        to_result(unsafe { sys::nvmet_tcp_rs_sock_attach_queue(self.ptr.as_ptr(), hooks.as_ptr()) })
+    /// Only for an accepted socket, which has never been attached: what it inherited from its
+    /// listener is overwritten.
+    pub(crate) fn attach_queue(&self, owner: O) -> Result<(), O> {
+        let ptr = owner.into_foreign();
+        // SAFETY: The socket is valid, and the hooks live as long as it (type invariant), which
+        // detaches them before it is released.
+        let ret = unsafe {
+            sys::nvmet_tcp_rs_sock_attach_queue(self.ptr.as_ptr(), self.hooks.get(), ptr)
+        };
+        if ret != 0 {
+            // SAFETY: From `into_foreign` above; the shim did not keep it.
+            return Err(unsafe { O::from_foreign(ptr) });
+        }
+        Ok(())
     }
 
-    /// Restores the callbacks saved in `hooks`. Once this returns, none of the module's
-    /// callbacks runs for this socket any more.
-    pub(crate) fn detach(&self, hooks: &SkHooks) {
+    /// Restores the saved callbacks and gives back the owner's reference, if attached. Once
+    /// this returns, none of the module's callbacks runs for this socket any more.
+    pub(crate) fn detach(&self) -> Option<O> {
         // SAFETY: The socket and the hooks are valid; the shim checks that they belong together.
-        unsafe { sys::nvmet_tcp_rs_sock_detach(self.ptr.as_ptr(), hooks.as_ptr()) };
+        let ptr = unsafe { sys::nvmet_tcp_rs_sock_detach(self.ptr.as_ptr(), self.hooks.get()) };
+        // SAFETY: A non-NULL owner was stored by an attach from `O::into_foreign` (type
+        // invariant), and the shim cleared it: it is turned back once.
+        (!ptr.is_null()).then(|| unsafe { O::from_foreign(ptr) })
     }
 
     /// The CPU that receives this connection's packets, or [`super::work::ANY_CPU`].
@@ -239,7 +275,7 @@ impl Socket {
         let len = iov.len;
         // SAFETY: The first `nr` kvecs point to memory borrowed mutably by `iov` for its
         // lifetime (`KvecList::push`).
-        unsafe { self.recv_raw(iov.vecs.as_mut_ptr(), iov.nr, len) }
+        unsafe { self.recv_raw(iov.vecs.0.as_mut_ptr(), iov.nr, len) }
     }
 
     /// Receives into one buffer without blocking, like [`Socket::recv`].
@@ -341,8 +377,10 @@ impl Socket {
     }
 }
 
-impl Drop for Socket {
+impl<O: ForeignOwnable> Drop for Socket<O> {
     fn drop(&mut self) {
+        // Normally detached already: an attached socket's owner keeps it alive.
+        drop(self.detach());
         // SAFETY: We own the socket (type invariant).
         unsafe { sys::sock_release(self.ptr.as_ptr()) };
     }
@@ -350,17 +388,23 @@ impl Drop for Socket {
 
 /// Room for the receive buffers of one [`Socket::recv`], kept in the object that receives so
 /// that the receive path does not allocate.
-pub(crate) type KvecStorage = [sys::kvec; RECV_SEGS];
+pub(crate) struct KvecStorage([sys::kvec; RECV_SEGS]);
+
+// SAFETY: Between receive calls the kvecs hold stale pointers that nothing dereferences: a
+// [`KvecList`] fills them for one call, and clears them when it is dropped.
+unsafe impl Send for KvecStorage {}
 
 /// Most receive buffers of one receive call: 256 KiB in 4 KiB pages.
 pub(crate) const RECV_SEGS: usize = 64;
 
 /// Empty storage for a [`KvecList`].
 pub(crate) const fn kvec_storage() -> KvecStorage {
-    [sys::kvec {
-        iov_base: core::ptr::null_mut(),
-        iov_len: 0,
-    }; RECV_SEGS]
+    KvecStorage(
+        [sys::kvec {
+            iov_base: core::ptr::null_mut(),
+            iov_len: 0,
+        }; RECV_SEGS],
+    )
 }
 
 /// A list of receive buffers for one [`Socket::recv`].
@@ -382,7 +426,7 @@ impl<'a> KvecList<'a> {
 
     /// Adds a buffer; returns `false` (and adds nothing) when the list is full.
     pub(crate) fn push(&mut self, buf: &'a mut [u8]) -> bool {
-        let Some(slot) = self.vecs.get_mut(self.nr) else {
+        let Some(slot) = self.vecs.0.get_mut(self.nr) else {
             return false;
         };
         *slot = sys::kvec {
@@ -403,7 +447,7 @@ impl<'a> KvecList<'a> {
 impl Drop for KvecList<'_> {
     fn drop(&mut self) {
         // The pointers borrowed for `'a` must not outlive the borrow in the storage.
-        for v in self.vecs.iter_mut().take(self.nr) {
+        for v in self.vecs.0.iter_mut().take(self.nr) {
             v.iov_base = core::ptr::null_mut();
             v.iov_len = 0;
         }

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Work items and a workqueue of the module's own, with the CPU selection (`queue_work_on`)
-//! and cancellation that `kernel::workqueue` does not offer.
+//! Work items on reference-counted objects, and the module's workqueue.
+//!
+//! The objects use the kernel's own [`Work`] and [`DelayedWork`] fields with
+//! [`kernel::impl_has_work!`], so a queued work item holds a reference (an [`Arc`]) on its
+//! object, and the work function gets it back. What `kernel::workqueue` of 7.3 lacks is here:
+//! queueing on a given CPU (`queue_work_on`), moving a pending delayed work's expiry
+//! (`mod_delayed_work_on`), cancelling (which must drop the reference the pending item held),
+//! and allocating a workqueue.
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
@@ -9,128 +15,125 @@ use super::sys;
 use core::ptr::NonNull;
 use kernel::{
     prelude::*,
-    sync::LockClassKey,
-    types::Opaque, //
+    sync::Arc,
+    workqueue::{
+        HasDelayedWork,
+        HasWork,
+        RawWorkItem,
+        Work,
+        WorkItem, //
+    },
 };
 
-/// The function a [`RawWork`] runs.
-pub(crate) type WorkFn = unsafe extern "C" fn(*mut sys::work_struct);
-
-/// A `work_struct` embedded in a larger object, which the `WorkFn` finds with `container_of!`.
+/// A workqueue that stays alive while the module is loaded: the module's own or the core's.
 ///
 /// # Invariants
 ///
-/// Once [`RawWork::init`] has run, the `work_struct` is initialised with a function.
-#[repr(transparent)]
-pub(crate) struct RawWork(Opaque<sys::work_struct>);
+/// `0` is a live workqueue until the module unloads.
+#[derive(Clone, Copy)]
+pub(crate) struct Wq(NonNull<sys::workqueue_struct>);
 
-impl RawWork {
-    /// An uninitialised work item; [`RawWork::init`] must run before it is queued.
-    pub(crate) const fn uninit() -> Self {
-        Self(Opaque::uninit())
-    }
-
-    /// Initialises the work item to run `func`. `name` and `key` are its lockdep class: each
-    /// kind of work needs its own, as each `INIT_WORK()` call site has in C, or flushing one
-    /// kind of work from another looks like recursive locking.
-    pub(crate) fn init(&self, func: WorkFn, name: &'static CStr, key: Pin<&'static LockClassKey>) {
-        // SAFETY: The pointer is valid for writes; nobody can have queued an uninitialised
-        // work item, so nobody else accesses it now. `name` and `key` are static.
-        unsafe {
-            sys::init_work_with_key(
-                self.0.get(),
-                Some(func),
-                false,
-                name.as_char_ptr(),
-                key.as_ptr(),
-            )
-        };
-    }
-
-    /// Queues the work item on `wq`, preferably on `cpu`; no-op when it is already pending.
-    ///
-    /// # Safety
-    ///
-    /// The object that embeds `self` must stay alive until the work has run or has been
-    /// cancelled with [`RawWork::cancel_sync`].
-    pub(crate) unsafe fn queue_on(&self, wq: *mut sys::workqueue_struct, cpu: i32) {
-        // SAFETY: `self` was initialised by `init` (type invariant), `wq` is a live workqueue
-        // (callers pass the module's or the core's), and the caller keeps `self` alive.
-        unsafe { sys::queue_work_on(cpu, wq, self.0.get()) };
-    }
-
-    /// Waits until the work item is neither pending nor running.
-    pub(crate) fn cancel_sync(&self) {
-        // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.
-        unsafe { sys::cancel_work_sync(self.0.get()) };
-    }
-}
-
-/// A `delayed_work` embedded in a larger object, which the `WorkFn` finds with
-/// [`RawDelayedWork::from_work`] and `container_of!`.
-///
-/// # Invariants
-///
-/// Once [`RawDelayedWork::init`] has run, the `delayed_work` is initialised with a function.
-#[repr(transparent)]
-pub(crate) struct RawDelayedWork(Opaque<sys::delayed_work>);
-
-impl RawDelayedWork {
-    /// An uninitialised delayed work item; [`RawDelayedWork::init`] must run before it is
-    /// queued.
-    pub(crate) const fn uninit() -> Self {
-        Self(Opaque::uninit())
-    }
-
-    /// Initialises the delayed work item to run `func`. All delayed work items of the module
-    /// share one lockdep class (the shim's `INIT_DELAYED_WORK()` call site): there is one kind.
-    pub(crate) fn init(&self, func: WorkFn) {
-        // SAFETY: The pointer is valid for writes; nobody can have queued an uninitialised
-        // work item, so nobody else accesses it now.
-        unsafe { sys::nvmet_tcp_rs_init_delayed_work(self.0.get(), Some(func)) };
-    }
-
-    /// Runs the work item on `wq` after `delay` jiffies, or sooner or later than planned if it
-    /// was already pending (the new delay replaces the old one).
-    ///
-    /// # Safety
-    ///
-    /// The object that embeds `self` must stay alive until the work has run or has been
-    /// cancelled with [`RawDelayedWork::cancel_sync`].
-    pub(crate) unsafe fn schedule(&self, wq: *mut sys::workqueue_struct, delay: usize) {
-        // SAFETY: `self` was initialised by `init` (type invariant), `wq` is a live workqueue
-        // (callers pass the core's), and the caller keeps `self` alive. `mod_delayed_work_on`
-        // may be called in any context.
-        unsafe { sys::mod_delayed_work_on(ANY_CPU, wq, self.0.get(), delay) };
-    }
-
-    /// Cancels the work item if it is pending, without waiting for it if it runs; may be
-    /// called in any context.
-    pub(crate) fn cancel(&self) {
-        // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.
-        unsafe { sys::cancel_delayed_work(self.0.get()) };
-    }
-
-    /// Waits until the work item is neither pending nor running.
-    pub(crate) fn cancel_sync(&self) {
-        // SAFETY: The work item is initialised (type invariant) and alive, as `self` is.
-        unsafe { sys::cancel_delayed_work_sync(self.0.get()) };
-    }
-
-    /// The delayed work item whose `work_struct` the work function was called with.
-    ///
-    /// # Safety
-    ///
-    /// `work` must be the `work` field of a live `RawDelayedWork`.
-    pub(crate) unsafe fn from_work<'a>(work: *mut sys::work_struct) -> &'a Self {
-        // SAFETY: `work` is the `work` field of a `delayed_work`, which `RawDelayedWork` wraps
-        // transparently, and the caller guarantees it is live.
-        unsafe { &*kernel::container_of!(work, sys::delayed_work, work).cast::<Self>() }
-    }
-}
+// SAFETY: Workqueues may be used from any thread.
+unsafe impl Send for Wq {}
+// SAFETY: Workqueues may be used from any thread.
+unsafe impl Sync for Wq {}
 
 /// The C `WORK_CPU_UNBOUND`: queue on any CPU.
 pub(crate) const ANY_CPU: i32 = sys::wq_misc_consts_WORK_CPU_UNBOUND as i32;
+
+/// Queues work `ID` of `item` on `wq`, preferably on `cpu`. When it is pending already,
+/// nothing changes and the reference passed in is dropped.
+pub(crate) fn enqueue_on<T, const ID: u64>(wq: Wq, cpu: i32, item: Arc<T>)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID> + Send + Sync + 'static,
+{
+    // SAFETY: `queue_work_on` returns false only when the work item is pending already. When
+    // it returns true the workqueue owns the reference that `__enqueue` leaked, and the pointer
+    // stays valid until the work function (`WorkItemPointer::run` of `Arc`, set by
+    // `Work::new`) takes it back. `wq` is live (type invariant).
+    let ret = unsafe { item.__enqueue(|work| sys::queue_work_on(cpu, wq.0.as_ptr(), work)) };
+    // Already pending: `ret` is our reference back, dropped here.
+    drop(ret);
+}
+
+/// Waits until work `ID` of `item` is neither pending nor running. A pending work item is
+/// dequeued, and the reference it held is dropped.
+pub(crate) fn cancel_sync<T, const ID: u64>(item: &Arc<T>)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID>,
+{
+    let ptr = Arc::as_ptr(item).cast_mut();
+    // SAFETY: `ptr` points to a live `T`, and `raw_get_work` gives its `Work` field.
+    let work = unsafe { Work::raw_get(T::raw_get_work(ptr)) };
+    // SAFETY: The work item was initialised by `Work::new` when `T` was.
+    if unsafe { sys::cancel_work_sync(work) } {
+        // SAFETY: It was pending and will not run: the reference that `__enqueue` leaked with
+        // `Arc::into_raw` (of this same object) is ours to drop.
+        drop(unsafe { Arc::from_raw(ptr) });
+    }
+}
+
+/// Runs delayed work `ID` of `item` on `wq` after `delay` jiffies; when it is pending already,
+/// the new delay replaces the old one. May be called in any context.
+pub(crate) fn schedule_delayed<T, const ID: u64>(wq: Wq, item: Arc<T>, delay: usize)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID> + Send + Sync + 'static,
+{
+    // SAFETY: `mod_delayed_work_on` returns true when the work item was pending (it moved its
+    // expiry): the closure then returns false, as `__enqueue` allows only for a pending work
+    // item, and gets our reference back. Otherwise it queued the work, which then owns the
+    // reference until the work function takes it back. The `work_struct` is the `work` field
+    // of a `delayed_work` (`HasDelayedWork`), and `wq` is live (type invariant).
+    let ret = unsafe {
+        item.__enqueue(|work| {
+            let dwork = kernel::container_of!(work, sys::delayed_work, work);
+            !sys::mod_delayed_work_on(ANY_CPU, wq.0.as_ptr(), dwork, delay)
+        })
+    };
+    drop(ret);
+}
+
+/// The `delayed_work` of delayed work `ID` of `item`.
+fn delayed_work_of<T, const ID: u64>(item: &Arc<T>) -> *mut sys::delayed_work
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
+{
+    // SAFETY: The pointer points to a live `T`, and `raw_get_work` gives its `Work` field.
+    let work = unsafe { Work::raw_get(T::raw_get_work(Arc::as_ptr(item).cast_mut())) };
+    // SAFETY: `HasDelayedWork` promises that the `work_struct` is the `work` field of a
+    // `delayed_work`.
+    unsafe { kernel::container_of!(work, sys::delayed_work, work) }
+}
+
+/// Cancels delayed work `ID` of `item` if it is pending (dropping the reference it held),
+/// without waiting for it if it runs. May be called in any context where dropping a reference
+/// that is not the last one is allowed.
+pub(crate) fn cancel_delayed<T, const ID: u64>(item: &Arc<T>)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
+{
+    // SAFETY: The work item was initialised by `DelayedWork::new` when `T` was.
+    if unsafe { sys::cancel_delayed_work(delayed_work_of(item)) } {
+        // SAFETY: It was pending and will not run: the reference that `__enqueue` leaked with
+        // `Arc::into_raw` (of this same object) is ours to drop, and it is not the last one
+        // since `item` is another.
+        drop(unsafe { Arc::from_raw(Arc::as_ptr(item)) });
+    }
+}
+
+/// Waits until delayed work `ID` of `item` is neither pending nor running; a pending one's
+/// reference is dropped.
+pub(crate) fn cancel_delayed_sync<T, const ID: u64>(item: &Arc<T>)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID>,
+{
+    // SAFETY: The work item was initialised by `DelayedWork::new` when `T` was.
+    if unsafe { sys::cancel_delayed_work_sync(delayed_work_of(item)) } {
+        // SAFETY: It was pending and will not run: the reference that `__enqueue` leaked with
+        // `Arc::into_raw` (of this same object) is ours to drop.
+        drop(unsafe { Arc::from_raw(Arc::as_ptr(item)) });
+    }
+}
 
 /// The module's own workqueue for per-queue I/O work, like the C target's `nvmet_tcp_wq`.
 ///
@@ -157,9 +160,10 @@ impl Workqueue {
         })
     }
 
-    /// Returns the raw pointer.
-    pub(crate) fn as_ptr(&self) -> *mut sys::workqueue_struct {
-        self.ptr.as_ptr()
+    /// The workqueue, for work items of objects that the module's unload waits for.
+    pub(crate) fn wq(&self) -> Wq {
+        // INVARIANT: The module keeps this workqueue until it unloads.
+        Wq(self.ptr)
     }
 }
 
@@ -171,14 +175,16 @@ impl Drop for Workqueue {
 }
 
 /// Returns the nvmet core's workqueue, on which the C target runs accept and release work.
-pub(crate) fn nvmet_wq() -> *mut sys::workqueue_struct {
+pub(crate) fn nvmet_wq() -> Wq {
     // SAFETY: `nvmet_wq` is set by the nvmet core's module init, which ran before ours as we
-    // depend on its symbols, and is never changed while we are loaded.
-    unsafe { sys::nvmet_wq }
+    // depend on its symbols, fails when it cannot allocate the workqueue, and never changes it
+    // while we are loaded: the pointer is not NULL.
+    // INVARIANT: The core's workqueue outlives our module, which depends on the core.
+    Wq(unsafe { NonNull::new_unchecked(sys::nvmet_wq) })
 }
 
 /// Waits until all work queued on the nvmet core's workqueue so far has run.
 pub(crate) fn flush_nvmet_wq() {
-    // SAFETY: See `nvmet_wq`.
-    unsafe { sys::__flush_workqueue(nvmet_wq()) };
+    // SAFETY: `nvmet_wq()` is the core's live workqueue (`Wq` invariant).
+    unsafe { sys::__flush_workqueue(nvmet_wq().0.as_ptr()) };
 }

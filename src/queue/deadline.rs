@@ -8,70 +8,75 @@
 
 use super::{
     Queue,
-    CONNECTING,
-    DISCONNECTING, //
+    QueueState,
+    DEADLINE, //
 };
 use crate::{
     ffi::{
         self,
-        sys, //
         work::{
-            self,
-            RawDelayedWork, //
+            self as wq, //
         },
     },
     stats::STATS,
 };
 use kernel::{
     prelude::*,
-    sync::atomic::{
-        Acquire,
-        Relaxed, //
+    sync::{
+        atomic::{
+            Acquire,
+            Relaxed, //
+        },
+        Arc, ArcBorrow,
     },
+    workqueue::WorkItem,
 };
 
 /// How long a terminating connection may take to send its C2HTermReq.
 const TERM_GRACE_MS: u32 = 5000;
 
+impl WorkItem<DEADLINE> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        this.as_arc_borrow().deadline_expired();
+    }
+}
+
 impl Queue {
     /// Runs the deadline check `ms` milliseconds from now (replacing an earlier plan), or
     /// never if `ms` is 0.
-    pub(super) fn arm_deadline(&self, ms: u32) {
+    pub(super) fn arm_deadline(self: ArcBorrow<'_, Self>, ms: u32) {
+        let this = Arc::from(self);
         if ms == 0 {
-            self.deadline.cancel();
+            wq::cancel_delayed::<_, DEADLINE>(&this);
             return;
         }
-        // SAFETY: The release work cancels the deadline before the queue is freed, and
-        // nothing arms it after that (the callbacks are detached and the I/O work returns at
-        // once).
-        unsafe {
-            self.deadline
-                .schedule(work::nvmet_wq(), ffi::msecs_to_jiffies(ms))
-        };
+        wq::schedule_delayed::<_, DEADLINE>(wq::nvmet_wq(), this, ffi::msecs_to_jiffies(ms));
     }
 
     /// A fatal error: the C2HTermReq waits for a PDU boundary, but not forever.
-    pub(super) fn start_termination(&self) {
+    pub(super) fn start_termination(self: ArcBorrow<'_, Self>) {
         if !self.terminating.xchg(true, Relaxed) {
             self.arm_deadline(TERM_GRACE_MS);
         }
     }
 
     /// The ICReq was answered: the queue must be connected next.
-    pub(super) fn await_connect(&self) {
+    pub(super) fn await_connect(self: ArcBorrow<'_, Self>) {
         self.arm_deadline(crate::connect_timeout_ms());
     }
 
     /// The deadline came: closes the connection if it is still where it was then.
-    fn deadline_expired(&self) {
+    fn deadline_expired(self: ArcBorrow<'_, Self>) {
         let state = self.state.load(Acquire);
-        if state == DISCONNECTING {
+        if state == QueueState::Disconnecting {
             return;
         }
         let why = if self.terminating.load(Relaxed) {
             STATS.term_timeouts.add(1, Relaxed);
             "its C2HTermReq could not be sent"
-        } else if state == CONNECTING {
+        } else if state == QueueState::Connecting {
             STATS.icreq_timeouts.add(1, Relaxed);
             "no ICReq in time"
         } else if !self.connected.load(Relaxed) {
@@ -88,18 +93,4 @@ impl Queue {
         // callbacks were installed reports no further state change to us.
         self.schedule_release();
     }
-}
-
-/// The deadline work function.
-///
-/// # Safety
-///
-/// Called by the workqueue with the `work` of the `deadline` of a live queue.
-pub(super) unsafe extern "C" fn deadline_fn(work: *mut sys::work_struct) {
-    // SAFETY: `work` belongs to the `deadline` of a live queue, as the workqueue guarantees.
-    let dwork = unsafe { RawDelayedWork::from_work(work) };
-    // SAFETY: `dwork` is the `deadline` field of a live queue, which the release work cancels
-    // (waiting for this function) before freeing it.
-    let q = unsafe { &*kernel::container_of!(core::ptr::from_ref(dwork), Queue, deadline) };
-    q.deadline_expired();
 }

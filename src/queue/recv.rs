@@ -5,23 +5,16 @@
 
 use super::{
     IoState,
-    Queue, //
+    Queue,
+    RecvSide, //
 };
 use crate::{
     command::{
-        Cmd,
+        CmdState,
         Life, //
     },
-    ffi::{
-        self,
-        sg::{
-            sg_page,
-            SgBuffer, //
-        },
-        socket::KvecList,
-        sys,
-    },
-    placement::PageChunk,
+    ffi::{self, req::Req, sg::SgBuffer, socket::KvecList, sys},
+    placement,
     proto::{
         self,
         digest::DataDigest,
@@ -38,10 +31,10 @@ use crate::{
             self,
             DataPlan,
             H2cTransfer,
-            TtagTarget, //
+            TtagTarget,
+            CONNECT_TTAG, //
         },
         sgl::{
-            self,
             BodyEvent,
             Phase, //
         },
@@ -54,12 +47,20 @@ use crate::{
 };
 use kernel::{
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
 };
 
 impl Queue {
     /// Receives up to `budget` times; returns how many made progress.
-    pub(super) fn try_recv(&self, io: &mut IoState, budget: u32, ops: &mut u32) -> Result<u32> {
+    pub(super) fn try_recv(
+        self: &Arc<Self>,
+        io: &mut IoState,
+        budget: u32,
+        ops: &mut u32,
+    ) -> Result<u32> {
         let mut done = 0;
         while done < budget && !io.recv.dead {
             let progress = match io.recv.rx.phase() {
@@ -79,7 +80,7 @@ impl Queue {
     /// A fatal protocol error: nothing more is received, and the send path sends a
     /// C2HTermReq echoing the header of the PDU in error (as much of it as arrived), if the
     /// error has one, once the PDU it is sending is out; then the connection closes.
-    fn protocol_error(&self, io: &mut IoState, err: proto::Error) -> Result<bool> {
+    fn protocol_error(self: &Arc<Self>, io: &mut IoState, err: proto::Error) -> Result<bool> {
         STATS.protocol_errors.add(1, Relaxed);
         if ffi::warn_ratelimit() {
             pr_err!("queue {}: protocol error {:?}\n", self.idx, err);
@@ -87,11 +88,11 @@ impl Queue {
         let echo = io.recv.hdr.get(..io.recv.echo).unwrap_or(&[]);
         io.tx.terminate(err, echo);
         io.recv.dead = true;
-        self.start_termination();
+        self.as_arc_borrow().start_termination();
         Ok(false)
     }
 
-    fn recv_header(&self, io: &mut IoState) -> Result<bool> {
+    fn recv_header(self: &Arc<Self>, io: &mut IoState) -> Result<bool> {
         let filled = io.recv.rx.filled();
         let want = io.recv.rx.remaining();
         let Some(buf) = io.recv.hdr.get_mut(filled..filled + want) else {
@@ -113,7 +114,7 @@ impl Queue {
         }
     }
 
-    fn handle_header(&self, io: &mut IoState, layout: Layout) -> Result {
+    fn handle_header(self: &Arc<Self>, io: &mut IoState, layout: Layout) -> Result {
         // Errors about this PDU, also in its data, echo its whole header.
         io.recv.echo = layout.header_len();
         let hdr = io.recv.hdr.get(..layout.header_len()).unwrap_or(&[]);
@@ -142,7 +143,7 @@ impl Queue {
                     io.recv.dead = true;
                     return Err(ESHUTDOWN);
                 }
-                self.await_connect();
+                self.as_arc_borrow().await_connect();
                 io.conn = ConnState::Live(neg);
                 Ok(())
             }
@@ -171,11 +172,18 @@ impl Queue {
     }
 
     /// A command capsule with `incapsule_len` bytes of data after it.
-    fn handle_cmd(&self, io: &mut IoState, sqe: &[u8; 64], incapsule_len: u32) -> Result {
-        io.recv.cmd = core::ptr::null();
+    fn handle_cmd(
+        self: &Arc<Self>,
+        io: &mut IoState,
+        sqe: &[u8; 64],
+        incapsule_len: u32,
+    ) -> Result {
+        io.recv.cmd = None;
         io.recv.offset = 0;
         io.recv.digest = DataDigest::new();
-        let Some(cmd) = self.get_cmd() else {
+        self.take_new_slots(io);
+        let cid = r2t::command_id(sqe);
+        let Some((tag, cmd)) = io.cmds.take(cid).and_then(|t| Some((t, self.req(t)?))) else {
             if ffi::warn_ratelimit() {
                 pr_err!("queue {}: more commands than the queue holds\n", self.idx);
             }
@@ -183,76 +191,64 @@ impl Queue {
                 .protocol_error(io, proto::Error::PduSequence)
                 .map(|_| ());
         };
-        // SAFETY: I/O work; the slot is free.
-        unsafe { cmd.reset() };
-        cmd.in_init.store(true, Relaxed);
-        // SAFETY: The slot is idle and in place for the queue's life; the pair is initialised.
-        let accepted = unsafe { cmd.req.init(sqe, &self.pair, self.nport, &transport::OPS) };
-        cmd.in_init.store(false, Relaxed);
-        // SAFETY: I/O work, no other command state reference alive.
-        let st = unsafe { cmd.st() };
-        st.cid = r2t::command_id(sqe);
+        let accepted = cmd.init(sqe, &self.pair, self.nport, &transport::OPS)?;
+        let Some(st) = io.cmds.get(tag) else {
+            return Ok(());
+        };
         if !accepted {
-            // The core completed the command already (`rejected`); skip its data, if any,
-            // then send the response.
+            // The core completed the command already; skip its data, if any, then send the
+            // response.
             st.life = Life::InitFailed;
             if incapsule_len == 0 {
-                Self::push_send(io, cmd);
+                io.cmds.push(&mut io.send.ready, tag);
             } else {
-                io.recv.cmd = cmd;
+                io.recv.cmd = Some(tag);
             }
             return Ok(());
         }
         let plan = match r2t::plan_data(sqe, incapsule_len, self.incapsule_limit(sqe)) {
             Ok(plan) => plan,
             Err(status) => {
+                // Any in-capsule data is skipped.
                 st.life = Life::Executing;
-                // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
-                unsafe { cmd.req.complete(status) };
+                cmd.complete(status);
                 return Ok(());
             }
         };
         // Nothing is allocated for more data than the command itself moves.
-        // SAFETY: Initialised by the core.
-        let expected = unsafe { cmd.req.transfer_len() };
+        let expected = cmd.transfer_len();
         if let Err(status) = r2t::check_transfer_len(sqe, self.pair.qid(), plan, expected) {
+            // Any in-capsule data is skipped.
             st.life = Life::Executing;
-            // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
-            unsafe { cmd.req.complete(status) };
+            cmd.complete(status);
             return Ok(());
         }
         st.plan = plan;
         match plan {
             DataPlan::None => {
                 st.life = Life::Executing;
-                // SAFETY: Initialised, no data needed, executed once.
-                unsafe { cmd.req.execute() };
+                execute(cmd, st, 0);
             }
             DataPlan::FromHost(len) => {
                 // The send path allocates the buffer and sends the R2T when the queue's bound
                 // on solicited data allows.
-                st.h2c = H2cTransfer::new(st.cid, len);
-                // SAFETY: I/O work; the slot was free, so it is on no list.
-                unsafe { io.send.r2t_wait.push(cmd) };
+                st.h2c = H2cTransfer::new(cid, len);
+                io.cmds.push(&mut io.send.r2t_wait, tag);
             }
             DataPlan::InCapsule(len) | DataPlan::ToHost(len) => {
                 let Ok(buf) = SgBuffer::alloc(len, crate::highmem_buffers()) else {
+                    // Any in-capsule data is skipped.
                     st.life = Life::Executing;
-                    // SAFETY: Initialised and not executed. Any in-capsule data is skipped.
-                    unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
+                    cmd.complete(sys::NVME_SC_INTERNAL as u16);
                     return Ok(());
                 };
-                // SAFETY: Initialised and not executed; the buffer lives in the slot until the
-                // response has been sent.
-                unsafe { cmd.req.set_data(&buf, len) };
                 st.buf = Some(buf);
                 if let DataPlan::InCapsule(_) = plan {
-                    st.h2c = H2cTransfer::in_capsule(st.cid, len);
-                    io.recv.cmd = cmd;
+                    st.h2c = H2cTransfer::in_capsule(cid, len);
+                    io.recv.cmd = Some(tag);
                 } else {
                     st.life = Life::Executing;
-                    // SAFETY: Initialised, buffer in place, executed once.
-                    unsafe { cmd.req.execute() };
+                    execute(cmd, st, len);
                 }
             }
         }
@@ -273,17 +269,15 @@ impl Queue {
     }
 
     /// An H2CData header: find the command by its transfer tag and check the data against it.
-    fn handle_h2c_data(&self, io: &mut IoState, data: &DataPdu) -> Result {
-        let cmd: &Cmd = match r2t::lookup_ttag(data.ttag, self.nr_cmds()) {
-            Ok(TtagTarget::Connect) => &self.connect,
-            Ok(TtagTarget::Slot(i)) => match self.slots().cmds.get(usize::from(i)) {
-                Some(cmd) => cmd,
-                None => return self.protocol_error(io, tag_error()).map(|_| ()),
-            },
+    fn handle_h2c_data(self: &Arc<Self>, io: &mut IoState, data: &DataPdu) -> Result {
+        let tag = match r2t::lookup_ttag(data.ttag, io.cmds.nr()) {
+            Ok(TtagTarget::Connect) => CONNECT_TTAG,
+            Ok(TtagTarget::Slot(i)) => i,
             Err(e) => return self.protocol_error(io, e).map(|_| ()),
         };
-        // SAFETY: I/O work, no other command state reference alive.
-        let st = unsafe { cmd.st() };
+        let Some(st) = io.cmds.get(tag) else {
+            return self.protocol_error(io, tag_error()).map(|_| ());
+        };
         // Data for a command that is not waiting for any is refused, and so is data before
         // the command's R2T is all on the wire (`H2cTransfer::accept`).
         if st.life != Life::AwaitData {
@@ -294,7 +288,7 @@ impl Queue {
             // buffer here (CVE-2026-22998), so check anyway.
             Ok(_) if st.buf.is_none() => self.protocol_error(io, tag_error()).map(|_| ()),
             Ok(accepted) => {
-                io.recv.cmd = cmd;
+                io.recv.cmd = Some(tag);
                 io.recv.offset = accepted.offset;
                 io.recv.digest = DataDigest::new();
                 Ok(())
@@ -303,31 +297,32 @@ impl Queue {
         }
     }
 
-    fn recv_data(&self, io: &mut IoState) -> Result<bool> {
+    fn recv_data(self: &Arc<Self>, io: &mut IoState) -> Result<bool> {
         let left = io.recv.rx.remaining();
-        let cmd = io.recv.cmd;
-        // SAFETY: A non-NULL `recv.cmd` is a live command of this queue; I/O work.
-        let st = (!cmd.is_null()).then(|| unsafe { (*cmd).st() });
-        let n = match st {
-            Some(st) if st.life == Life::AwaitData => {
-                let Some(buf) = st.buf.as_ref() else {
-                    return self.protocol_error(io, proto::Error::BufferSize);
-                };
-                let offset = io.recv.offset;
-                let ddgst = io.recv.rx.layout().is_some_and(|l| l.ddgst);
-                match self.recv_into(io, buf, offset, left as u32, ddgst) {
-                    Ok(n) => n,
-                    Err(RecvError::Socket(e)) => return Err(e),
-                    Err(RecvError::Proto(e)) => return self.protocol_error(io, e),
-                }
-            }
+        let offset = io.recv.offset;
+        let ddgst = io.recv.rx.layout().is_some_and(|l| l.ddgst);
+        let target = io
+            .recv
+            .cmd
+            .and_then(|tag| io.cmds.get(tag))
+            .filter(|st| st.life == Life::AwaitData);
+        let received = match target {
+            Some(st) => match st.buf.as_mut() {
+                Some(buf) => self.recv_into(&mut io.recv, buf, offset, left as u32, ddgst),
+                None => Err(RecvError::Proto(proto::Error::BufferSize)),
+            },
             // Data of a command that was refused: drop it unread.
-            _ => {
+            None => {
                 let n = self.sock.recv_discard(left)?;
                 STATS.discard_recvs.add(1, Relaxed);
                 STATS.bytes_discarded.add(n as u64, Relaxed);
-                n
+                Ok(n)
             }
+        };
+        let n = match received {
+            Ok(n) => n,
+            Err(RecvError::Socket(e)) => return Err(e),
+            Err(RecvError::Proto(e)) => return self.protocol_error(io, e),
         };
         if n == 0 {
             return Ok(false);
@@ -348,32 +343,15 @@ impl Queue {
     /// `page_address()`, a highmem page through a local mapping. Feeds the data digest.
     fn recv_into(
         &self,
-        io: &mut IoState,
-        buf: &SgBuffer,
+        recv: &mut RecvSide,
+        buf: &mut SgBuffer,
         offset: u32,
         len: u32,
         ddgst: bool,
     ) -> Result<usize, RecvError> {
-        let entries = buf.entries();
-        let chunks = || -> Result<_, RecvError> {
-            let spans = sgl::spans(entries.iter().map(|e| e.length), offset, len)?;
-            Ok(spans.filter_map(move |span| {
-                let e = entries.get(span.index)?;
-                // SAFETY: The page belongs to the command's buffer, which only the I/O work
-                // touches until the command executes; the span lies within the entry, and the
-                // entry within its page.
-                Some(unsafe {
-                    PageChunk::new(
-                        sg_page(e)?,
-                        (e.offset + span.offset) as usize,
-                        span.len as usize,
-                    )
-                })
-            }))
-        };
         let mut highmem = None;
-        let mut list = KvecList::new(&mut io.recv.iov);
-        for chunk in chunks()? {
+        let mut list = KvecList::new(&mut recv.iov);
+        for chunk in placement::chunks(buf, offset, len)? {
             match chunk.into_direct() {
                 Ok(mem) => {
                     if !list.push(mem) {
@@ -393,7 +371,7 @@ impl Queue {
             let n = chunk.with_mapped(|mem| -> Result<usize, RecvError> {
                 let n = self.sock.recv_slice(mem).map_err(RecvError::Socket)?;
                 if ddgst {
-                    io.recv.digest.update(mem.get(..n).unwrap_or(&[]));
+                    recv.digest.update(mem.get(..n).unwrap_or(&[]));
                 }
                 Ok(n)
             })?;
@@ -403,19 +381,10 @@ impl Queue {
         let n = self.sock.recv(&mut list).map_err(RecvError::Socket)?;
         drop(list);
         if ddgst && n > 0 {
-            // `n` is at most `len`.
-            let spans = sgl::spans(entries.iter().map(|e| e.length), offset, n as u32)?;
-            for span in spans {
-                let Some((e, page)) = entries.get(span.index).and_then(|e| Some((e, sg_page(e)?)))
-                else {
-                    continue;
-                };
-                // SAFETY: As above.
-                let chunk = unsafe {
-                    PageChunk::new(page, (e.offset + span.offset) as usize, span.len as usize)
-                };
+            // `n` is at most `len`; these are lowmem pages (a highmem one went above).
+            for chunk in placement::chunks(buf, offset, n as u32)? {
                 if let Ok(mem) = chunk.into_direct() {
-                    io.recv.digest.update(mem);
+                    recv.digest.update(mem);
                 }
             }
         }
@@ -423,7 +392,7 @@ impl Queue {
         Ok(n)
     }
 
-    fn recv_ddgst(&self, io: &mut IoState) -> Result<bool> {
+    fn recv_ddgst(self: &Arc<Self>, io: &mut IoState) -> Result<bool> {
         let filled = io.recv.rx.filled();
         let want = io.recv.rx.remaining();
         let Some(buf) = io.recv.ddgst.get_mut(filled..filled + want) else {
@@ -436,21 +405,18 @@ impl Queue {
         match io.recv.rx.body_received(n) {
             Err(e) => self.protocol_error(io, e),
             Ok(BodyEvent::PduDone) => {
-                let cmd = io.recv.cmd;
-                if !cmd.is_null() && !io.recv.digest.matches(io.recv.ddgst) {
-                    // SAFETY: I/O work; `cmd` is a live command of this queue.
-                    let st = unsafe { (*cmd).st() };
-                    if st.life == Life::AwaitData {
-                        STATS.ddgst_errors.add(1, Relaxed);
-                        if ffi::warn_ratelimit() {
-                            pr_warn!(
-                                "queue {}: data digest error on command {}: failing it\n",
-                                self.idx,
-                                st.cid
-                            );
-                        }
-                        st.data_error = true;
+                let matches = io.recv.digest.matches(io.recv.ddgst);
+                let target = io.recv.cmd.and_then(|tag| io.cmds.get(tag));
+                if let Some(st) = target.filter(|st| !matches && st.life == Life::AwaitData) {
+                    STATS.ddgst_errors.add(1, Relaxed);
+                    if ffi::warn_ratelimit() {
+                        pr_warn!(
+                            "queue {}: data digest error on command {}: failing it\n",
+                            self.idx,
+                            st.cid
+                        );
                     }
+                    st.data_error = true;
                 }
                 self.data_done(io);
                 Ok(true)
@@ -461,18 +427,16 @@ impl Queue {
 
     /// The data of a PDU (and its digest) is in.
     fn data_done(&self, io: &mut IoState) {
-        let cmd = core::mem::replace(&mut io.recv.cmd, core::ptr::null());
         io.recv.digest = DataDigest::new();
-        if cmd.is_null() {
+        let Some(tag) = io.recv.cmd.take() else {
             return;
-        }
-        // SAFETY: A live command of this queue.
-        let cmd = unsafe { &*cmd };
-        // SAFETY: I/O work, no other command state reference alive.
-        let st = unsafe { cmd.st() };
+        };
+        let (Some(st), Some(cmd)) = (io.cmds.get(tag), self.req(tag)) else {
+            return;
+        };
         match st.life {
             // The refused command's data is skipped: now send its response.
-            Life::InitFailed => Self::push_send(io, cmd),
+            Life::InitFailed => io.cmds.push(&mut io.send.ready, tag),
             Life::AwaitData if st.h2c.is_complete() => {
                 st.life = Life::Executing;
                 if let DataPlan::FromHost(len) = st.plan {
@@ -480,15 +444,22 @@ impl Queue {
                     io.send.r2t_budget.release(len);
                 }
                 if st.data_error {
-                    // SAFETY: Initialised and not executed.
-                    unsafe { cmd.req.complete(sys::NVME_SC_TRANSIENT_TR_ERR as u16) };
+                    cmd.complete(sys::NVME_SC_TRANSIENT_TR_ERR as u16);
                 } else {
-                    // SAFETY: Initialised, all data in place, executed once.
-                    unsafe { cmd.req.execute() };
+                    execute(cmd, st, st.plan.len());
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Hands a command whose data is in place to the core, with its buffer.
+fn execute(req: &Req, st: &mut CmdState, len: u32) {
+    if let Err(buf) = req.execute(st.buf.take(), len) {
+        // Not initialised, against the command's life: keep the buffer, which goes with the
+        // command.
+        st.buf = buf;
     }
 }
 

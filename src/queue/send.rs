@@ -9,20 +9,20 @@ use super::{
 };
 use crate::{
     command::{
-        Cmd,
         CmdState,
         Life,
         Stage, //
     },
     ffi::{
-        sg::{
-            sg_page,
-            SgBuffer, //
+        req::{
+            cqe_status,
+            Req, //
         },
+        sg::SgBuffer,
         socket::SendFlags,
         sys,
     },
-    placement::PageChunk,
+    placement,
     proto::{
         digest::DataDigest,
         icreq::Negotiated,
@@ -39,7 +39,10 @@ use crate::{
 };
 use kernel::{
     prelude::*,
-    sync::atomic::Relaxed, //
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
 };
 
 /// What became of a write waiting for its R2T.
@@ -54,7 +57,12 @@ enum R2tStart {
 
 impl Queue {
     /// Sends up to `budget` times; returns how many made progress.
-    pub(super) fn try_send(&self, io: &mut IoState, budget: u32, ops: &mut u32) -> Result<u32> {
+    pub(super) fn try_send(
+        self: &Arc<Self>,
+        io: &mut IoState,
+        budget: u32,
+        ops: &mut u32,
+    ) -> Result<u32> {
         let mut done = 0;
         while done < budget {
             if !self.send_one(io, done + 1 == budget)? {
@@ -76,21 +84,24 @@ impl Queue {
         if io.send.ctrl_sent < io.send.ctrl_len {
             return self.send_ctrl(io);
         }
-        if io.send.cur.is_null() && !self.next_to_send(io) {
+        if io.send.cur.is_none() && !self.next_to_send(io) {
             return Ok(false);
         }
         if !io.tx.in_pdu() && io.tx.start_pdu().is_err() {
             return self.send_term(io);
         }
-        // SAFETY: `cur` is a live command of this queue.
-        let cmd = unsafe { &*io.send.cur };
         let neg = negotiated(io);
         // Only what goes out right after this PDU counts: a PDU sent with MSG_MORE and nothing
         // behind it would sit corked in the socket.
         let idle = io.send.ready.is_empty() && !Self::r2t_ready(io);
         let more_queued = !last_in_batch && !idle;
-        // SAFETY: I/O work, no other command state reference alive.
-        let st = unsafe { cmd.st() };
+        let Some(tag) = io.send.cur else {
+            return Ok(false);
+        };
+        let Some(st) = io.cmds.get(tag) else {
+            io.send.cur = None;
+            return Ok(false);
+        };
         if !self.send_pdu(st, neg, more_queued)? {
             return Ok(false);
         }
@@ -99,20 +110,15 @@ impl Queue {
             // The host may send the data now; the command waits for it.
             Stage::R2t => {
                 st.h2c.r2t_sent();
-                io.send.cur = core::ptr::null();
+                io.send.cur = None;
             }
             Stage::DataHeader | Stage::Data | Stage::DataDigest if !st.success_in_data => {
-                Self::prepare_response(cmd, st, neg);
+                Self::prepare_response(st, neg);
             }
             // The response (or the data with the SUCCESS flag) is out: the command is done.
             Stage::DataHeader | Stage::Data | Stage::DataDigest | Stage::Response => {
-                io.send.cur = core::ptr::null();
-                if st.buf.is_some() {
-                    // SAFETY: The core is done with the request.
-                    unsafe { cmd.req.clear_data() };
-                    st.buf = None;
-                }
-                self.put_cmd(cmd);
+                io.send.cur = None;
+                io.cmds.put(tag);
             }
         }
         Ok(true)
@@ -158,49 +164,46 @@ impl Queue {
         if io.send.ready.is_empty() {
             self.collect_completions(io);
         }
-        let first = io.send.r2t_wait.first();
-        if !first.is_null() {
-            // SAFETY: Commands on the lists are live commands of this queue.
-            match self.start_r2t(io, unsafe { &*first }) {
+        if let Some(first) = io.send.r2t_wait.first() {
+            match self.start_r2t(io, first) {
                 R2tStart::Deferred => {}
                 started => {
-                    // SAFETY: I/O work; it is `first`, which is on this list.
-                    unsafe { io.send.r2t_wait.pop() };
+                    io.cmds.pop(&mut io.send.r2t_wait);
                     if let R2tStart::Started = started {
-                        io.send.cur = first;
+                        io.send.cur = Some(first);
                         return true;
                     }
                 }
             }
         }
-        // SAFETY: I/O work, no other command state reference alive.
-        let Some(cmd) = (unsafe { io.send.ready.pop() }) else {
+        let Some(tag) = io.cmds.pop(&mut io.send.ready) else {
             return false;
         };
-        // SAFETY: As above.
-        self.prepare(cmd, unsafe { cmd.st() }, negotiated(io));
-        io.send.cur = cmd;
+        let neg = negotiated(io);
+        if let (Some(st), Some(cmd)) = (io.cmds.get(tag), self.req(tag)) {
+            self.prepare(cmd, st, neg);
+            io.send.cur = Some(tag);
+        }
         true
     }
 
     /// Whether the first write waiting for its R2T may have it now.
     fn r2t_ready(io: &mut IoState) -> bool {
-        let first = io.send.r2t_wait.first();
-        if first.is_null() {
+        let Some(first) = io.send.r2t_wait.first() else {
             return false;
-        }
-        // SAFETY: Commands on the lists are live commands of this queue; I/O work, and no
-        // other command state reference is alive.
-        let len = unsafe { (*first).st().plan.len() };
+        };
+        let len = io.cmds.get(first).map_or(0, |st| st.plan.len());
         io.send.r2t_budget.can_take(len)
     }
 
     /// Asks for a write's data: takes the bytes from the queue's bound, allocates the buffer
     /// (only now, so that a host cannot make the target hold buffers for data it never sends)
     /// and builds the R2T.
-    fn start_r2t(&self, io: &mut IoState, cmd: &Cmd) -> R2tStart {
-        // SAFETY: I/O work, no other command state reference alive.
-        let st = unsafe { cmd.st() };
+    fn start_r2t(&self, io: &mut IoState, tag: u16) -> R2tStart {
+        let neg = negotiated(io);
+        let (Some(st), Some(cmd)) = (io.cmds.get(tag), self.req(tag)) else {
+            return R2tStart::Failed;
+        };
         let len = st.plan.len();
         if !io.send.r2t_budget.try_take(len) {
             if !st.r2t_deferred {
@@ -209,20 +212,16 @@ impl Queue {
             }
             return R2tStart::Deferred;
         }
-        let r2t = st.h2c.r2t(cmd.ttag, negotiated(io));
+        let r2t = st.h2c.r2t(tag, neg);
         let buf = SgBuffer::alloc(len, crate::highmem_buffers());
         let (Some(r2t), Ok(buf)) = (r2t, buf) else {
             // No memory (or, against the queue's bookkeeping, no R2T to send for it): fail
             // the command rather than send anything for it.
             io.send.r2t_budget.release(len);
             st.life = Life::Executing;
-            // SAFETY: Initialised and not executed.
-            unsafe { cmd.req.complete(sys::NVME_SC_INTERNAL as u16) };
+            cmd.complete(sys::NVME_SC_INTERNAL as u16);
             return R2tStart::Failed;
         };
-        // SAFETY: Initialised and not executed; the buffer lives in the slot until the
-        // response has been sent.
-        unsafe { cmd.req.set_data(&buf, len) };
         st.buf = Some(buf);
         st.hdr_len = r2t
             .encode_with_digest::<KernelCrc>(&mut st.hdr)
@@ -234,15 +233,20 @@ impl Queue {
     }
 
     /// Sets up what to send for a completed command taken off the ready list: its read data,
-    /// or its response.
-    fn prepare(&self, cmd: &Cmd, st: &mut CmdState, neg: Negotiated) {
+    /// or its response. Takes the request back from the core, with its buffer.
+    fn prepare(&self, req: &Req, st: &mut CmdState, neg: Negotiated) {
         st.sent = 0;
         st.sg_index = 0;
         st.success_in_data = false;
-        // SAFETY: The command is completed (it came through `queue_response`, or the core
-        // rejected it), so the core wrote its completion entry.
-        let status = unsafe { cmd.req.status() };
-        if let (DataPlan::ToHost(len), 0) = (st.plan, status) {
+        // A command on the ready list completed (through `queue_response`, or the core
+        // rejected it in `nvmet_req_init`).
+        if let Some((cqe, data)) = req.finish() {
+            st.cqe = cqe;
+            if data.is_some() {
+                st.buf = data;
+            }
+        }
+        if let (DataPlan::ToHost(len), 0) = (st.plan, cqe_status(&st.cqe)) {
             let success = self.pair.sqhd_disabled();
             if let Ok(pdu) = DataPdu::c2h(st.cid, 0, len, true, success, neg) {
                 st.hdr_len = pdu
@@ -257,13 +261,11 @@ impl Queue {
                 return;
             }
         }
-        Self::prepare_response(cmd, st, neg);
+        Self::prepare_response(st, neg);
     }
 
-    fn prepare_response(cmd: &Cmd, st: &mut CmdState, neg: Negotiated) {
-        // SAFETY: The command is completed, see `prepare`.
-        let cqe = unsafe { cmd.req.cqe_bytes() };
-        st.hdr_len = CapsuleResp::new(cqe, neg)
+    fn prepare_response(st: &mut CmdState, neg: Negotiated) {
+        st.hdr_len = CapsuleResp::new(st.cqe, neg)
             .encode_with_digest::<KernelCrc>(&mut st.hdr)
             .unwrap_or(0);
         st.sent = 0;
@@ -351,25 +353,16 @@ fn negotiated(io: &IoState) -> Negotiated {
 }
 
 /// The data digest of the first `len` bytes of the command's buffer.
-fn data_digest(st: &CmdState, len: u32) -> u32 {
+fn data_digest(st: &mut CmdState, len: u32) -> u32 {
     let mut digest = DataDigest::<KernelCrc>::new();
-    let Some(buf) = st.buf.as_ref() else {
-        return digest.finish();
-    };
-    let mut left = len as usize;
-    for e in buf.entries() {
-        let take = left.min(e.length as usize);
-        if take == 0 {
-            break;
+    if let Some(chunks) = st
+        .buf
+        .as_mut()
+        .and_then(|buf| placement::chunks(buf, 0, len).ok())
+    {
+        for chunk in chunks {
+            chunk.with_mapped(|mem| digest.update(mem));
         }
-        let Some(page) = sg_page(e) else {
-            break;
-        };
-        // SAFETY: The command completed: the core is done with the buffer and only the I/O
-        // work touches it until it is freed; the range lies within the entry's page.
-        let chunk = unsafe { PageChunk::new(page, e.offset as usize, take) };
-        chunk.with_mapped(|mem| digest.update(mem));
-        left -= take;
     }
     digest.finish()
 }

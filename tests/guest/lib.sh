@@ -120,7 +120,8 @@ target_modules_load() {
 	load_module nvmet
 	load_module "$_tr" "$@"
 	[ "$(modname "$_tr")" != nvmet_tcp_rs ] ||
-		kunit_check nvmet_tcp_rs_placement nvmet_tcp_rs_addr
+		kunit_check nvmet_tcp_rs_placement nvmet_tcp_rs_addr nvmet_tcp_rs_completions \
+			nvmet_tcp_rs_req
 	load_module nvme_tcp
 }
 # kunit_check SUITE...: in a kernel with KUnit, each SUITE of the module just loaded ran and
