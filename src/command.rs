@@ -119,6 +119,7 @@ impl CmdState {
         self.h2c = H2cTransfer::default();
         self.data_error = false;
         self.buf = None;
+        self.cqe = [0; 16];
         self.sent = 0;
         self.sg_index = 0;
         self.success_in_data = false;

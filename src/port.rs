@@ -9,6 +9,7 @@ use crate::{
             PortRef, //
         },
         socket::{
+            ListenerOwner,
             SockAddr,
             Socket, //
         },
@@ -33,7 +34,6 @@ use kernel::{
         Arc,
         ArcBorrow, //
     },
-    types::ForeignOwnable,
     workqueue::{
         Work,
         WorkItem, //
@@ -55,7 +55,7 @@ static NEXT_ID: Atomic<u32> = Atomic::new(0);
 pub(crate) struct Port {
     #[pin]
     accept_work: Work<Port>,
-    sock: Socket<Arc<Port>>,
+    sock: Socket<Port>,
     nport: PortRef,
     addr: SockAddr,
     id: u32,
@@ -200,15 +200,8 @@ impl Port {
     }
 }
 
-/// Called by the listener's `data_ready` callback when a connection waits to be accepted.
-///
-/// # Safety
-///
-/// `owner` must be the port reference attached to the listener, with its callback lock held.
-#[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_port_accept_ready(owner: *mut c_void) {
-    // SAFETY: `Port::sock` is a `Socket<Arc<Port>>`, so the stored reference came from
-    // `Arc::<Port>::into_foreign`; `remove` takes it back only after detaching, which waits
-    // for the callback lock that the caller holds.
-    unsafe { <Arc<Port> as ForeignOwnable>::borrow(owner) }.kick();
+impl ListenerOwner for Port {
+    fn accept_ready(this: ArcBorrow<'_, Self>) {
+        this.kick();
+    }
 }

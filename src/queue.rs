@@ -36,6 +36,7 @@ use crate::{
         req::Req,
         socket::{
             kvec_storage,
+            ConnOwner,
             KvecStorage,
             SockAddr,
             Socket, //
@@ -88,7 +89,6 @@ use kernel::{
         Mutex,
         SetOnce, //
     },
-    types::ForeignOwnable,
     workqueue::{
         DelayedWork,
         Work,
@@ -224,7 +224,7 @@ pub(crate) struct Queue {
     connected: Atomic<bool>,
     /// A fatal error happened; the C2HTermReq is waiting for a PDU boundary.
     terminating: Atomic<bool>,
-    sock: Socket<Arc<Queue>>,
+    sock: Socket<Queue>,
     /// The port the queue came from.
     port_id: u32,
     /// The core's port, for the requests (`req->port`), as in the C target; its fields are
@@ -232,8 +232,6 @@ pub(crate) struct Queue {
     nport: CorePort,
     /// The port's in-capsule data size, fixed while the port is enabled.
     inline_data_size: u32,
-    /// The CPU that receives the connection's packets, where the I/O work runs.
-    cpu: i32,
     local: SockAddr,
     peer: SockAddr,
     idx: u32,
@@ -278,7 +276,8 @@ static NEXT_IDX: Atomic<u32> = Atomic::new(0);
 ///
 /// Must be called once, before any other function of this module.
 pub(crate) unsafe fn init() {
-    // SAFETY: Called once, as the caller guarantees.
+    // SAFETY: `init`'s contract: the module initialiser calls it once, before anything uses
+    // `QUEUES`.
     unsafe { QUEUES.init() };
 }
 
@@ -291,10 +290,9 @@ fn for_each_queue(mut f: impl FnMut(&Queue)) {
 
 impl Queue {
     /// Takes over an accepted connection of `port`.
-    pub(crate) fn accept(port: &Port, sock: Socket<Arc<Queue>>) -> Result {
+    pub(crate) fn accept(port: &Port, sock: Socket<Queue>) -> Result {
         let (local, peer) = sock.addresses()?;
         sock.setup_connection(crate::so_priority());
-        let cpu = sock.cpu();
         let poll_end = if crate::idle_poll_period_usecs() > 0 {
             poll_deadline()
         } else {
@@ -343,7 +341,6 @@ impl Queue {
                 port_id: port.id(),
                 nport: port.nport(),
                 inline_data_size: port.inline_data_size(),
-                cpu,
                 local,
                 peer,
                 idx: NEXT_IDX.fetch_add(1, Relaxed),
@@ -369,7 +366,8 @@ impl Queue {
 
     /// Queues the I/O work on the connection's receive CPU.
     fn kick(self: ArcBorrow<'_, Self>) {
-        let cpu = self.cpu;
+        // Where the packets come in now, as the C target does: it may move.
+        let cpu = self.sock.cpu();
         wq::enqueue_on::<_, IO_WORK>(transport::io_wq(), cpu, Arc::from(self));
     }
 
@@ -553,53 +551,21 @@ fn poll_deadline() -> usize {
     ffi::jiffies().wrapping_add(ffi::usecs_to_jiffies(usecs))
 }
 
-/// The queue that the C socket callbacks pass.
-///
-/// # Safety
-///
-/// `owner` must be the reference that [`Socket::attach_queue`] stored for a queue, and the
-/// callback lock must be held (so that the teardown cannot take it back meanwhile).
-unsafe fn from_owner<'a>(owner: *mut c_void) -> ArcBorrow<'a, Queue> {
-    // SAFETY: `Queue::sock` is a `Socket<Arc<Queue>>`, so the stored reference came from
-    // `Arc::<Queue>::into_foreign`; it is not taken back before the callback returns (caller).
-    unsafe { <Arc<Queue> as ForeignOwnable>::borrow(owner) }
-}
+impl ConnOwner for Queue {
+    fn io_ready(this: ArcBorrow<'_, Self>) {
+        this.kick();
+    }
 
-/// Called by the C socket callbacks when the connection has data or room to send.
-///
-/// # Safety
-///
-/// `owner` must be the queue reference attached to the socket, with the callback lock held.
-#[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_io_ready(owner: *mut c_void) {
-    // SAFETY: The shim passes the attached queue reference with the callback lock held.
-    unsafe { from_owner(owner) }.kick();
-}
+    fn closed(this: ArcBorrow<'_, Self>) {
+        this.schedule_release();
+    }
 
-/// Called by the C state-change callback when the connection closes.
-///
-/// # Safety
-///
-/// As for [`nvmet_tcp_rs_queue_io_ready`].
-#[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_sock_closed(owner: *mut c_void) {
-    // SAFETY: The shim passes the attached queue reference with the callback lock held.
-    unsafe { from_owner(owner) }.schedule_release();
-}
-
-/// Called by the shim when the queue's callbacks are installed, still under the socket's
-/// callback lock: arms the ICReq deadline and starts the I/O work before a close on another
-/// CPU can start the teardown.
-///
-/// # Safety
-///
-/// As for [`nvmet_tcp_rs_queue_io_ready`].
-#[no_mangle]
-unsafe extern "C" fn nvmet_tcp_rs_queue_attached(owner: *mut c_void) {
-    // SAFETY: The shim passes the reference it just attached, with the callback lock held.
-    let q = unsafe { from_owner(owner) };
-    q.arm_deadline(crate::icreq_timeout_ms());
-    q.kick();
+    /// Arms the ICReq deadline and starts the I/O work, still under the socket's callback
+    /// lock: before a close on another CPU can start the teardown.
+    fn attached(this: ArcBorrow<'_, Self>) {
+        this.arm_deadline(crate::icreq_timeout_ms());
+        this.kick();
+    }
 }
 
 impl Queue {
@@ -652,10 +618,10 @@ impl Queue {
         };
         match make_slots(nr) {
             Ok((slots, states)) => {
-                *self.new_slots.lock() = Some(states);
                 if !self.slots.populate(slots) {
                     return sys::NVME_SC_CONNECT_CTRL_BUSY as u16;
                 }
+                *self.new_slots.lock() = Some(states);
                 self.connected.store(true, Relaxed);
                 0
             }

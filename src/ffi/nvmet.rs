@@ -25,7 +25,7 @@ use kernel::{
 ///
 /// It is a `static` in the transport module; the wrapper only makes it shareable.
 #[repr(transparent)]
-pub(crate) struct Ops(pub(crate) sys::nvmet_fabrics_ops);
+pub(crate) struct Ops(pub(super) sys::nvmet_fabrics_ops);
 
 // SAFETY: The table is immutable and only holds function pointers and the module pointer.
 unsafe impl Sync for Ops {}
@@ -231,6 +231,14 @@ fn cstr_field(field: &[c_char]) -> &CStr {
 /// It is only made in place ([`QueuePair::new`] is a pinned initialiser), so the core's
 /// pointers to it stay valid: `init` may rely on that.
 ///
+/// # Reading the sq
+///
+/// The transport reads a few fields of the sq (`ctrl`, `qid`, `size`, `sqhd_disabled`) once
+/// each, with a volatile read (C's `READ_ONCE`) through the raw pointer, never through a
+/// reference: the sq is valid memory for the pair's life (zeroed, then initialised in place),
+/// the core writes those fields while it executes Connect or destroys the sq, and readers on
+/// other threads tolerate a stale value (they compare it).
+///
 /// # Invariants
 ///
 /// `sq` and `cq` are initialised exactly while `state` is `LIVE`.
@@ -247,9 +255,8 @@ pub(crate) struct QueuePair {
 // (percpu references and atomics); the transport only reads fields that the core writes
 // while it executes Connect, on the queue's I/O work.
 unsafe impl Send for QueuePair {}
-// SAFETY: Shared use is the core's, synchronised by the core, and the transport's reads of
-// fields written during Connect (`ctrl`, `qid`, `size`, `sqhd_disabled`), which other threads
-// only compare.
+// SAFETY: Shared use is the core's, synchronised by the core, and the transport's volatile
+// reads of fields written during Connect ("Reading the sq"), which other threads only compare.
 unsafe impl Sync for QueuePair {}
 
 const PAIR_UNINIT: u32 = 0;
@@ -318,16 +325,11 @@ impl QueuePair {
         self.sq.get()
     }
 
-    fn sq(&self) -> &sys::nvmet_sq {
-        // SAFETY: The fields read below are written by the core while it executes the Connect
-        // command, which happens on the queue's own I/O work; other readers tolerate stale
-        // values (they only compare pointers).
-        unsafe { &*self.sq.get() }
-    }
-
     /// The controller the queue belongs to, `None` before Connect.
     pub(crate) fn ctrl(&self) -> Option<CtrlRef> {
-        let ctrl = self.sq().ctrl;
+        let sq = self.sq.get();
+        // SAFETY: See "Reading the sq" in the type's documentation.
+        let ctrl = unsafe { core::ptr::read_volatile(&raw const (*sq).ctrl) };
         (!ctrl.is_null()).then_some(CtrlRef(ctrl))
     }
 
@@ -352,17 +354,23 @@ impl QueuePair {
 
     /// The queue ID (0 is the admin queue).
     pub(crate) fn qid(&self) -> u16 {
-        self.sq().qid
+        let sq = self.sq.get();
+        // SAFETY: See "Reading the sq" in the type's documentation.
+        unsafe { core::ptr::read_volatile(&raw const (*sq).qid) }
     }
 
     /// The queue size the host asked for at Connect.
     pub(crate) fn size(&self) -> u16 {
-        self.sq().size
+        let sq = self.sq.get();
+        // SAFETY: See "Reading the sq" in the type's documentation.
+        unsafe { core::ptr::read_volatile(&raw const (*sq).size) }
     }
 
     /// Whether SQ flow control is disabled, so reads may complete with a C2HData SUCCESS flag.
     pub(crate) fn sqhd_disabled(&self) -> bool {
-        self.sq().sqhd_disabled
+        let sq = self.sq.get();
+        // SAFETY: See "Reading the sq" in the type's documentation.
+        unsafe { core::ptr::read_volatile(&raw const (*sq).sqhd_disabled) }
     }
 
     /// Recovers the pair from the sq pointer the core passes to `install_queue`.

@@ -101,8 +101,8 @@ impl<T: Transport> Vtable<T> {
         let pair = unsafe { QueuePair::from_sq(sq) };
         // SAFETY: The pair is a `T::Queue`'s (caller).
         let queue = unsafe { T::Queue::from_pair(pair) };
-        // SAFETY: The queue lives in an `Arc` that keeps a reference while the pair is live
-        // (`HasQueuePair`), which it is for `'a`.
+        // SAFETY: The queue lives in an `Arc` whose owner keeps a reference until the pair is
+        // destroyed (`HasQueuePair`), which it is not for `'a` (caller).
         unsafe { ArcBorrow::from_raw(queue) }
     }
 
@@ -131,13 +131,14 @@ impl<T: Transport> Vtable<T> {
     unsafe extern "C" fn queue_response(req: *mut sys::nvmet_req) {
         // SAFETY: Our requests are `Req`s, live while the core completes them.
         let req = unsafe { Req::from_raw(req) };
-        if !req.completed() {
-            // The core rejected the command inside `nvmet_req_init`: `init` reports it.
+        // `None`: the core rejected the command inside `nvmet_req_init`, which `init` reports.
+        let Some(sq) = req.completed() else {
             return;
-        }
-        // SAFETY: The request's sq is a `T::Queue`'s pair, which the queue keeps until every
-        // request of it completed (`nvmet_sq_destroy` waits for this call to return).
-        let queue = unsafe { Self::queue_of(req.sq_ptr()) };
+        };
+        // SAFETY: `Req::init` requires the sq to be a `T::Queue`'s pair's, and the queue keeps
+        // a reference (`HasQueuePair`) until the pair is destroyed, which waits for this call
+        // to return (the core drops the request's sq reference after `queue_response`).
+        let queue = unsafe { Self::queue_of(sq) };
         T::queue_response(queue, req);
     }
 
@@ -172,9 +173,12 @@ impl<T: Transport> Vtable<T> {
         let port = unsafe { PortRef::from_raw(nport) };
         // SAFETY: Our requests are `Req`s, live while they execute.
         let req = unsafe { Req::from_raw(req) };
-        // SAFETY: The executing request's sq is a `T::Queue`'s pair's, which the queue keeps
-        // until the request completed.
-        let queue = unsafe { Self::queue_of(req.sq_ptr()) };
+        let Some(sq) = req.sq_of_executing() else {
+            return;
+        };
+        // SAFETY: `Req::init` requires the sq to be a `T::Queue`'s pair's, and the queue keeps
+        // a reference until the pair is destroyed, which waits for this executing request.
+        let queue = unsafe { Self::queue_of(sq) };
         T::disc_traddr(queue, &port, out);
     }
 

@@ -45,6 +45,8 @@ enum State {
     Initialised = 3,
     Executing = 4,
     Completed = 5,
+    /// `transfer_len` reads the initialised request.
+    Inspecting = 6,
 }
 
 // SAFETY: `State` is `repr(i32)`, so it has the size and alignment of `i32`, and an
@@ -68,6 +70,9 @@ pub(crate) type Cqe = [u8; 16];
 /// - `data` is only accessed by the caller that moved `state` to `Executing` (to fill it) or
 ///   from `Completed` (to empty it); in between, the core may use the buffer through
 ///   `req->sg`.
+/// - The C request is only read or written by the caller that moved `state` out of `Idle`
+///   (`init`), into `Inspecting` (`transfer_len`) or `Executing`, or out of `Completed`
+///   (`finish`), and by the core between `execute` and its completion.
 #[pin_data]
 #[repr(C)]
 pub(crate) struct Req {
@@ -81,10 +86,11 @@ pub(crate) struct Req {
 }
 
 // SAFETY: The request is handed between the transport and the core, in any context; every
-// access to its cells follows a transition of `state` (type invariant), which orders them.
+// access to its cells follows a transition of `state` (type invariants), which orders them.
 unsafe impl Send for Req {}
-// SAFETY: Shared access from several threads goes through `state` as well: each method takes
-// its step with one atomic transition and touches the cells only when that step won.
+// SAFETY: Each `&self` method takes its step with one atomic transition of `state` and touches
+// the C request or `data` only when that step won (type invariants), so two threads never
+// access them at once.
 unsafe impl Sync for Req {}
 
 impl Req {
@@ -116,17 +122,35 @@ impl Req {
         unsafe { &*req.cast::<Self>() }
     }
 
-    /// The sq the request was initialised on (`req->sq`), NULL before its first `init`.
-    pub(super) fn sq_ptr(&self) -> *mut sys::nvmet_sq {
-        // SAFETY: `nvmet_req_init` writes the field before the request can complete, and
-        // nothing writes it while the request is in use; a blank request holds NULL.
-        unsafe { (*self.req.get()).sq }
+    /// The sq of a request that the core is executing (it calls an op with it), read before
+    /// the completion can let the request go back to `Idle`.
+    fn executing_sq(&self) -> Option<*mut sys::nvmet_sq> {
+        match self.state.load(Acquire) {
+            // SAFETY: `nvmet_req_init` wrote the field, and while the request is executing no
+            // `init` can run (it needs `Idle`, which only `finish` sets, after the completion).
+            State::Executing => Some(unsafe { (*self.req.get()).sq }),
+            _ => None,
+        }
+    }
+
+    /// The sq of a request that the core is executing, for an op it calls with it
+    /// (`disc_traddr`).
+    pub(super) fn sq_of_executing(&self) -> Option<*mut sys::nvmet_sq> {
+        self.executing_sq()
     }
 
     /// Loads a new submission entry and initialises the request with the core on `pair`.
     /// Returns `Ok(false)` when the core rejected the command: it has then completed it
     /// (see [`Req::finish`]). Fails when the request is not idle or the pair not live.
-    pub(crate) fn init(
+    ///
+    /// # Safety
+    ///
+    /// - `pair` must belong to the queue object of the transport whose table `ops` is (the
+    ///   table's ops find the queue from the request's sq, see `ops::HasQueuePair`), and
+    ///   must not be destroyed while this runs.
+    /// - The request must stay alive until the pair is destroyed (which waits for every
+    ///   request initialised on it).
+    pub(crate) unsafe fn init(
         &self,
         sqe: &[u8; 64],
         pair: &QueuePair,
@@ -158,8 +182,10 @@ impl Req {
             (*req).sg_cnt = 0;
             (*req).transfer_len = 0;
         }
-        // SAFETY: The request stays in place (made by a pinned initialiser), and so do its
-        // entries; the pair is live, and `ops` is a table that lives forever.
+        // SAFETY: The request stays in place (made by a pinned initialiser) and alive while the
+        // core may use it (caller), and so do its entries; the pair is live and stays so
+        // (checked above, and the caller excludes a concurrent destroy), and `ops` is a table
+        // that lives forever, whose ops find the queue of the pair (caller).
         let accepted = unsafe { sys::nvmet_req_init(req, pair.sq_ptr(), ops.as_ptr()) };
         let next = if accepted {
             State::Initialised
@@ -175,13 +201,19 @@ impl Req {
     /// (`nvmet_req_transfer_len()`: for example the blocks of a Read or Write); 0 when the
     /// core knows none or the request is not initialised.
     pub(crate) fn transfer_len(&self) -> u32 {
-        if self.state.load(Acquire) != State::Initialised {
+        if self
+            .state
+            .cmpxchg(State::Initialised, State::Inspecting, Acquire)
+            .is_err()
+        {
             return 0;
         }
-        // SAFETY: An initialised request has its sq, command and namespace set, and its sq's
-        // controller (if any) is live while the sq holds it: that is all
+        // SAFETY: This call moved the state to `Inspecting`, so nothing else touches the
+        // request (type invariant). An initialised request has its sq, command and namespace
+        // set, and its sq's controller (if any) is live while the sq holds it: that is all
         // `nvmet_req_transfer_len` reads.
         let len = unsafe { sys::nvmet_req_transfer_len(self.req.get()) };
+        self.state.store(State::Initialised, Release);
         u32::try_from(len).unwrap_or(u32::MAX)
     }
 
@@ -249,20 +281,23 @@ impl Req {
         }
     }
 
-    /// Records that the core completed the request (its `queue_response`). Returns whether
-    /// the transport is to send the response: not for a rejection inside `nvmet_req_init`,
-    /// which [`Req::init`] reports.
-    pub(super) fn completed(&self) -> bool {
+    /// Records that the core completed the request (its `queue_response`). Returns the sq to
+    /// deliver it to, or `None`: for a rejection inside `nvmet_req_init`, which [`Req::init`]
+    /// reports, and for a completion of a request that is not executing.
+    pub(super) fn completed(&self) -> Option<*mut sys::nvmet_sq> {
         if self
             .state
             .cmpxchg(State::Initialising, State::Rejected, Release)
             .is_ok()
         {
-            return false;
+            return None;
         }
+        // Read while still executing: once completed, the request may be finished and reused.
+        let sq = self.executing_sq()?;
         self.state
             .cmpxchg(State::Executing, State::Completed, Release)
-            .is_ok()
+            .ok()?;
+        Some(sq)
     }
 
     /// Takes a completed request back from the core: returns its completion entry and its
@@ -304,12 +339,12 @@ mod tests {
         assert_eq!(req.transfer_len(), 0);
         assert!(!req.complete(0));
         req.uninit();
-        assert!(!req.completed());
+        assert!(req.completed().is_none());
         assert!(req.finish().is_none());
         let buf = SgBuffer::alloc(4096, false)?;
         assert!(matches!(req.execute(Some(buf), 4096), Err(Some(_))));
         assert!(matches!(req.execute(None, 0), Err(None)));
-        assert!(req.sq_ptr().is_null());
+        assert!(req.sq_of_executing().is_none());
         Ok(())
     }
 

@@ -13,32 +13,36 @@
 #include <linux/workqueue.h>
 
 /*
+ * What the owner of a socket does on its events, chosen by the owner's type when the callbacks
+ * are attached; each gets the owner's reference (hooks->owner). ready: a connection to accept
+ * (listener), or data or room to send (queue); closed: the connection closes (queue); attached:
+ * the queue's callbacks are installed, still under write_lock_bh(sk_callback_lock). The others
+ * run in softirq context under read_lock_bh(sk_callback_lock).
+ */
+struct nvmet_tcp_rs_sk_ops {
+	void (*ready)(void *owner);
+	void (*closed)(void *owner);
+	void (*attached)(void *owner);
+};
+
+/*
  * Owned by the Rust socket object and stored in sk_user_data while the module's callbacks are
- * installed. owner is a reference on the object that owns the socket (a port or a queue),
- * which the callbacks pass to Rust; the saved callbacks are the ones the socket had before.
+ * installed. owner is a reference on the object that owns the socket (a port or a queue);
+ * the saved callbacks are the ones the socket had before.
  */
 struct nvmet_tcp_rs_sk_hooks {
 	void *owner;
+	const struct nvmet_tcp_rs_sk_ops *ops;
 	void (*data_ready)(struct sock *sk);
 	void (*state_change)(struct sock *sk);
 	void (*write_space)(struct sock *sk);
 };
 
-/*
- * Implemented in Rust, with the owner's reference; called from softirq context under
- * read_lock_bh(sk_callback_lock).
- */
-void nvmet_tcp_rs_port_accept_ready(void *owner);
-void nvmet_tcp_rs_queue_io_ready(void *owner);
-void nvmet_tcp_rs_queue_sock_closed(void *owner);
-/* Implemented in Rust; called under write_lock_bh(sk_callback_lock) once attached. */
-void nvmet_tcp_rs_queue_attached(void *owner);
-
 /* sock_callbacks.c */
 int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
-				      void *owner);
+				      void *owner, const struct nvmet_tcp_rs_sk_ops *ops);
 int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
-				   void *owner);
+				   void *owner, const struct nvmet_tcp_rs_sk_ops *ops);
 void *nvmet_tcp_rs_sock_detach(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks);
 void nvmet_tcp_rs_sock_setup_listener(struct socket *sock, int priority);
 void nvmet_tcp_rs_sock_setup_queue(struct socket *sock, int priority);

@@ -20,7 +20,7 @@ static void nvmet_tcp_rs_listen_data_ready(struct sock *sk)
 	read_lock_bh(&sk->sk_callback_lock);
 	hooks = sk->sk_user_data;
 	if (hooks)
-		nvmet_tcp_rs_port_accept_ready(hooks->owner);
+		hooks->ops->ready(hooks->owner);
 	read_unlock_bh(&sk->sk_callback_lock);
 }
 
@@ -32,7 +32,7 @@ static void nvmet_tcp_rs_data_ready(struct sock *sk)
 	hooks = sk->sk_user_data;
 	if (hooks) {
 		hooks->data_ready(sk);
-		nvmet_tcp_rs_queue_io_ready(hooks->owner);
+		hooks->ops->ready(hooks->owner);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 }
@@ -45,7 +45,7 @@ static void nvmet_tcp_rs_write_space(struct sock *sk)
 	hooks = sk->sk_user_data;
 	if (hooks && sk_stream_is_writeable(sk)) {
 		clear_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
-		nvmet_tcp_rs_queue_io_ready(hooks->owner);
+		hooks->ops->ready(hooks->owner);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 }
@@ -61,7 +61,7 @@ static void nvmet_tcp_rs_state_change(struct sock *sk)
 		case TCP_FIN_WAIT1:
 		case TCP_CLOSE_WAIT:
 		case TCP_CLOSE:
-			nvmet_tcp_rs_queue_sock_closed(hooks->owner);
+			hooks->ops->closed(hooks->owner);
 			break;
 		default:
 			break;
@@ -71,7 +71,7 @@ static void nvmet_tcp_rs_state_change(struct sock *sk)
 }
 
 int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
-				      void *owner)
+				      void *owner, const struct nvmet_tcp_rs_sk_ops *ops)
 {
 	struct sock *sk = sock->sk;
 	int ret = 0;
@@ -81,6 +81,7 @@ int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_s
 		ret = -EBUSY;
 	} else {
 		hooks->owner = owner;
+		hooks->ops = ops;
 		hooks->data_ready = sk->sk_data_ready;
 		sk->sk_user_data = hooks;
 		sk->sk_data_ready = nvmet_tcp_rs_listen_data_ready;
@@ -90,7 +91,7 @@ int nvmet_tcp_rs_sock_attach_listener(struct socket *sock, struct nvmet_tcp_rs_s
 }
 
 int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_hooks *hooks,
-				   void *owner)
+				   void *owner, const struct nvmet_tcp_rs_sk_ops *ops)
 {
 	struct sock *sk = sock->sk;
 	int ret = 0;
@@ -101,11 +102,15 @@ int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_h
 	 * C target does. The inherited data_ready does nothing on a socket that is not listening.
 	 */
 	write_lock_bh(&sk->sk_callback_lock);
-	if (sk->sk_state != TCP_ESTABLISHED) {
+	if (sk->sk_user_data == hooks) {
+		/* Attached already: saving our own callbacks would make them call themselves. */
+		ret = -EBUSY;
+	} else if (sk->sk_state != TCP_ESTABLISHED) {
 		/* Already closing: do not even start consuming it. */
 		ret = -ENOTCONN;
 	} else {
 		hooks->owner = owner;
+		hooks->ops = ops;
 		hooks->data_ready = sk->sk_data_ready;
 		hooks->state_change = sk->sk_state_change;
 		hooks->write_space = sk->sk_write_space;
@@ -117,7 +122,7 @@ int nvmet_tcp_rs_sock_attach_queue(struct socket *sock, struct nvmet_tcp_rs_sk_h
 		 * Still under the lock: a close on another CPU cannot start the teardown (and free
 		 * the queue) before the queue has armed its deadline and queued its I/O work.
 		 */
-		nvmet_tcp_rs_queue_attached(owner);
+		ops->attached(owner);
 	}
 	write_unlock_bh(&sk->sk_callback_lock);
 	return ret;

@@ -12,6 +12,10 @@ use core::{
 use kernel::{
     error::to_result,
     prelude::*,
+    sync::{
+        Arc,
+        ArcBorrow, //
+    },
     types::{
         ForeignOwnable,
         Opaque, //
@@ -77,26 +81,112 @@ impl SockAddr {
     }
 }
 
-/// A kernel socket, released on drop, whose callbacks hold a reference `O` on the object
-/// that owns the socket while they are installed.
+/// What a port does when its listener has a connection waiting (softirq context, under the
+/// socket's callback lock).
+pub(crate) trait ListenerOwner: Send + Sync + 'static {
+    /// A connection waits to be accepted.
+    fn accept_ready(this: ArcBorrow<'_, Self>);
+}
+
+/// What a queue does on its connection's events.
+pub(crate) trait ConnOwner: Send + Sync + 'static {
+    /// Data arrived, or there is room to send (softirq context, under the callback lock).
+    fn io_ready(this: ArcBorrow<'_, Self>);
+    /// The connection closes (softirq context, under the callback lock).
+    fn closed(this: ArcBorrow<'_, Self>);
+    /// The callbacks are installed; still under the callback lock, held for writing.
+    fn attached(this: ArcBorrow<'_, Self>);
+}
+
+/// The callbacks of owner type `T`, as the C callbacks call them.
+struct Callbacks<T>(PhantomData<T>);
+
+impl<T: Send + Sync + 'static> Callbacks<T> {
+    /// The owner the C callbacks pass.
+    ///
+    /// # Safety
+    ///
+    /// `owner` must be what an attach of a `Socket<T>` stored (`Arc::<T>::into_foreign`),
+    /// with the socket's callback lock held, so that `detach` cannot take it back meanwhile.
+    unsafe fn owner<'a>(owner: *mut c_void) -> ArcBorrow<'a, T> {
+        // SAFETY: As the function's contract says, `owner` is an `Arc<T>` that stays attached
+        // for the call.
+        unsafe { <Arc<T> as ForeignOwnable>::borrow(owner) }
+    }
+}
+
+impl<T: ListenerOwner> Callbacks<T> {
+    const LISTENER: sys::nvmet_tcp_rs_sk_ops = sys::nvmet_tcp_rs_sk_ops {
+        ready: Some(Self::accept_ready),
+        closed: None,
+        attached: None,
+    };
+
+    /// # Safety
+    ///
+    /// Called by the shim's listener callback with the owner `attach_listener` stored, under
+    /// the callback lock.
+    unsafe extern "C" fn accept_ready(owner: *mut c_void) {
+        // SAFETY: The shim passes the attached owner of a `Socket<T>` with the lock held.
+        T::accept_ready(unsafe { Self::owner(owner) });
+    }
+}
+
+impl<T: ConnOwner> Callbacks<T> {
+    const CONN: sys::nvmet_tcp_rs_sk_ops = sys::nvmet_tcp_rs_sk_ops {
+        ready: Some(Self::io_ready),
+        closed: Some(Self::closed),
+        attached: Some(Self::attached),
+    };
+
+    /// # Safety
+    ///
+    /// Called by the shim's callbacks with the owner `attach_queue` stored, under the
+    /// callback lock.
+    unsafe extern "C" fn io_ready(owner: *mut c_void) {
+        // SAFETY: The shim passes the attached owner of a `Socket<T>` with the lock held.
+        T::io_ready(unsafe { Self::owner(owner) });
+    }
+
+    /// # Safety
+    ///
+    /// As for `io_ready`.
+    unsafe extern "C" fn closed(owner: *mut c_void) {
+        // SAFETY: The shim passes the attached owner of a `Socket<T>` with the lock held.
+        T::closed(unsafe { Self::owner(owner) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by `nvmet_tcp_rs_sock_attach_queue` with the owner it just stored, under the
+    /// callback lock held for writing.
+    unsafe extern "C" fn attached(owner: *mut c_void) {
+        // SAFETY: The shim passes the owner it just attached, with the lock held.
+        T::attached(unsafe { Self::owner(owner) });
+    }
+}
+
+/// A kernel socket, released on drop, whose callbacks hold a reference on the object `T` that
+/// owns the socket while they are installed.
 ///
 /// # Invariants
 ///
 /// - `ptr` is a valid `struct socket` that this object owns.
 /// - While `hooks` is attached (the socket's `sk_user_data` points to it), its `owner` is a
-///   pointer from `O::into_foreign`, which only [`Socket::detach`] turns back into an `O`.
-pub(crate) struct Socket<O: ForeignOwnable> {
+///   pointer from `Arc::<T>::into_foreign`, which only [`Socket::detach`] turns back, and its
+///   `ops` are `Callbacks::<T>`'s.
+pub(crate) struct Socket<T: Send + Sync + 'static> {
     ptr: NonNull<sys::socket>,
     hooks: KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>,
-    _owner: PhantomData<O>,
+    _owner: PhantomData<Arc<T>>,
 }
 
-// SAFETY: Kernel sockets do their own locking and may be used from any thread; an `O` only
-// leaves the socket through `detach`, and `O` is `Send`.
-unsafe impl<O: ForeignOwnable + Send> Send for Socket<O> {}
+// SAFETY: Kernel sockets do their own locking and may be used from any thread; the owner's
+// reference only leaves the socket through `detach`, and `Arc<T>` is `Send`.
+unsafe impl<T: Send + Sync + 'static> Send for Socket<T> {}
 // SAFETY: Kernel sockets do their own locking; the owner's reference is used by callbacks on
-// any CPU, so `O` must be `Send` and `Sync`.
-unsafe impl<O: ForeignOwnable + Send + Sync> Sync for Socket<O> {}
+// any CPU, and `Arc<T>` is `Sync`.
+unsafe impl<T: Send + Sync + 'static> Sync for Socket<T> {}
 
 /// Flags for sends.
 #[derive(Clone, Copy)]
@@ -126,7 +216,7 @@ fn nonblocking(ret: i32) -> Result<usize> {
     Ok(usize::try_from(ret).unwrap_or(0))
 }
 
-impl<O: ForeignOwnable> Socket<O> {
+impl<T: Send + Sync + 'static> Socket<T> {
     /// Takes ownership of a socket.
     fn from_raw(ptr: *mut sys::socket) -> Result<Self> {
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
@@ -170,7 +260,7 @@ impl<O: ForeignOwnable> Socket<O> {
     }
 
     /// Accepts a pending connection without blocking; `None` when there is none.
-    pub(crate) fn accept<Q: ForeignOwnable>(&self) -> Result<Option<Socket<Q>>> {
+    pub(crate) fn accept<Q: Send + Sync + 'static>(&self) -> Result<Option<Socket<Q>>> {
         let mut ptr = core::ptr::null_mut();
         // SAFETY: The socket is valid and `ptr` is valid for writes.
         let ret =
@@ -202,52 +292,67 @@ impl<O: ForeignOwnable> Socket<O> {
         Ok((local, peer))
     }
 
-    /// Installs the listener's `data_ready` callback, which calls
-    /// `nvmet_tcp_rs_port_accept_ready(owner)`. The socket holds `owner` until
-    /// [`Socket::detach`]; it is given back if the callbacks are installed already.
-    pub(crate) fn attach_listener(&self, owner: O) -> Result<(), O> {
+    /// Installs the listener's `data_ready` callback, which calls `T::accept_ready`. The
+    /// socket holds `owner` until [`Socket::detach`]; it is given back if the socket has
+    /// callbacks installed already.
+    pub(crate) fn attach_listener(&self, owner: Arc<T>) -> Result<(), Arc<T>>
+    where
+        T: ListenerOwner,
+    {
         let ptr = owner.into_foreign();
-        // SAFETY: The socket is valid, and the hooks live as long as it (type invariant), which
-        // detaches them before it is released.
+        // SAFETY: The socket is valid; the hooks live as long as it (type invariant), which
+        // detaches them before it is released; the ops are a constant's promoted static.
         let ret = unsafe {
-            sys::nvmet_tcp_rs_sock_attach_listener(self.ptr.as_ptr(), self.hooks.get(), ptr)
+            sys::nvmet_tcp_rs_sock_attach_listener(
+                self.ptr.as_ptr(),
+                self.hooks.get(),
+                ptr,
+                &Callbacks::<T>::LISTENER,
+            )
         };
         if ret != 0 {
             // SAFETY: From `into_foreign` above; the shim did not keep it.
-            return Err(unsafe { O::from_foreign(ptr) });
+            return Err(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(ptr) });
         }
         Ok(())
     }
 
-    /// Installs a queue's callbacks, which call `nvmet_tcp_rs_queue_io_ready(owner)` and
-    /// `nvmet_tcp_rs_queue_sock_closed(owner)`, and `nvmet_tcp_rs_queue_attached(owner)` at
-    /// once, still under the callback lock. The socket holds `owner` until
-    /// [`Socket::detach`]. Fails, giving `owner` back, when the connection is already closing.
+    /// Installs a queue's callbacks, which call `T::io_ready` and `T::closed`, and
+    /// `T::attached` at once, still under the callback lock. The socket holds `owner` until
+    /// [`Socket::detach`]. Fails, giving `owner` back, when the connection is already closing
+    /// or the callbacks are installed already.
     ///
-    /// Only for an accepted socket, which has never been attached: what it inherited from its
-    /// listener is overwritten.
-    pub(crate) fn attach_queue(&self, owner: O) -> Result<(), O> {
+    /// For an accepted socket: what it inherited from its listener is overwritten.
+    pub(crate) fn attach_queue(&self, owner: Arc<T>) -> Result<(), Arc<T>>
+    where
+        T: ConnOwner,
+    {
         let ptr = owner.into_foreign();
-        // SAFETY: The socket is valid, and the hooks live as long as it (type invariant), which
-        // detaches them before it is released.
+        // SAFETY: The socket is valid; the hooks live as long as it (type invariant), which
+        // detaches them before it is released; the ops are a constant's promoted static.
         let ret = unsafe {
-            sys::nvmet_tcp_rs_sock_attach_queue(self.ptr.as_ptr(), self.hooks.get(), ptr)
+            sys::nvmet_tcp_rs_sock_attach_queue(
+                self.ptr.as_ptr(),
+                self.hooks.get(),
+                ptr,
+                &Callbacks::<T>::CONN,
+            )
         };
         if ret != 0 {
             // SAFETY: From `into_foreign` above; the shim did not keep it.
-            return Err(unsafe { O::from_foreign(ptr) });
+            return Err(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(ptr) });
         }
         Ok(())
     }
 
     /// Restores the saved callbacks and gives back the owner's reference, if attached. Once
     /// this returns, none of the module's callbacks runs for this socket any more.
-    pub(crate) fn detach(&self) -> Option<O> {
+    pub(crate) fn detach(&self) -> Option<Arc<T>> {
         // SAFETY: The socket and the hooks are valid; the shim checks that they belong together.
         let ptr = unsafe { sys::nvmet_tcp_rs_sock_detach(self.ptr.as_ptr(), self.hooks.get()) };
-        // SAFETY: A non-NULL owner was stored by an attach from `O::into_foreign` (type
+        // SAFETY: A non-NULL owner was stored by an attach from `Arc::<T>::into_foreign` (type
         // invariant), and the shim cleared it: it is turned back once.
-        (!ptr.is_null()).then(|| unsafe { O::from_foreign(ptr) })
+        (!ptr.is_null()).then(|| unsafe { <Arc<T> as ForeignOwnable>::from_foreign(ptr) })
     }
 
     /// The CPU that receives this connection's packets, or [`super::work::ANY_CPU`].
@@ -377,7 +482,7 @@ impl<O: ForeignOwnable> Socket<O> {
     }
 }
 
-impl<O: ForeignOwnable> Drop for Socket<O> {
+impl<T: Send + Sync + 'static> Drop for Socket<T> {
     fn drop(&mut self) {
         // Normally detached already: an attached socket's owner keeps it alive.
         drop(self.detach());

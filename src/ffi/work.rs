@@ -47,12 +47,14 @@ pub(crate) fn enqueue_on<T, const ID: u64>(wq: Wq, cpu: i32, item: Arc<T>)
 where
     T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID> + Send + Sync + 'static,
 {
-    // SAFETY: `queue_work_on` returns false only when the work item is pending already. When
-    // it returns true the workqueue owns the reference that `__enqueue` leaked, and the pointer
-    // stays valid until the work function (`WorkItemPointer::run` of `Arc`, set by
-    // `Work::new`) takes it back. `wq` is live (type invariant).
+    // SAFETY: `queue_work_on` returns false when the work item is pending already (or, as for
+    // `kernel::workqueue::Queue::enqueue`, disabled while a cancel runs): `__enqueue` then
+    // gives our reference back. When it returns true the workqueue owns the reference that
+    // `__enqueue` leaked, and the pointer stays valid until the work function
+    // (`WorkItemPointer::run` of `Arc`, set by `Work::new`) takes it back. `wq` is live (type
+    // invariant).
     let ret = unsafe { item.__enqueue(|work| sys::queue_work_on(cpu, wq.0.as_ptr(), work)) };
-    // Already pending: `ret` is our reference back, dropped here.
+    // Not queued: `ret` is our reference back, dropped here.
     drop(ret);
 }
 
@@ -73,21 +75,23 @@ where
     }
 }
 
-/// Runs delayed work `ID` of `item` on `wq` after `delay` jiffies; when it is pending already,
-/// the new delay replaces the old one. May be called in any context.
+/// Runs delayed work `ID` of `item` on `wq` after `delay` jiffies; a pending one is cancelled
+/// first, so the new delay replaces the old one (unless another call queues it in between).
+/// May be called in any context where dropping a reference that is not the last one is allowed.
 pub(crate) fn schedule_delayed<T, const ID: u64>(wq: Wq, item: Arc<T>, delay: usize)
 where
     T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID> + Send + Sync + 'static,
 {
-    // SAFETY: `mod_delayed_work_on` returns true when the work item was pending (it moved its
-    // expiry): the closure then returns false, as `__enqueue` allows only for a pending work
-    // item, and gets our reference back. Otherwise it queued the work, which then owns the
-    // reference until the work function takes it back. The `work_struct` is the `work` field
-    // of a `delayed_work` (`HasDelayedWork`), and `wq` is live (type invariant).
+    cancel_delayed(&item);
+    // SAFETY: `queue_delayed_work_on` returns false when the work item is pending (or disabled
+    // while a cancel runs): `__enqueue` then gives our reference back. When it returns true the
+    // workqueue owns the reference that `__enqueue` leaked until the work function takes it
+    // back. The `work_struct` is the `work` field of a `delayed_work` (`HasDelayedWork`), and
+    // `wq` is live (type invariant).
     let ret = unsafe {
         item.__enqueue(|work| {
             let dwork = kernel::container_of!(work, sys::delayed_work, work);
-            !sys::mod_delayed_work_on(ANY_CPU, wq.0.as_ptr(), dwork, delay)
+            sys::queue_delayed_work_on(ANY_CPU, wq.0.as_ptr(), dwork, delay)
         })
     };
     drop(ret);

@@ -191,7 +191,10 @@ impl Queue {
                 .protocol_error(io, proto::Error::PduSequence)
                 .map(|_| ());
         };
-        let accepted = cmd.init(sqe, &self.pair, self.nport, &transport::OPS)?;
+        // SAFETY: The pair is this queue's, which `transport::OPS` (whose `Queue` is `Queue`)
+        // finds from it; only the teardown destroys it, after cancelling the I/O work that
+        // runs this. The request is the queue's, which outlives the pair's destruction.
+        let accepted = unsafe { cmd.init(sqe, &self.pair, self.nport, &transport::OPS) }?;
         let Some(st) = io.cmds.get(tag) else {
             return Ok(());
         };

@@ -84,7 +84,7 @@ impl Queue {
         if io.send.ctrl_sent < io.send.ctrl_len {
             return self.send_ctrl(io);
         }
-        if io.send.cur.is_none() && !self.next_to_send(io) {
+        if io.send.cur.is_none() && !self.next_to_send(io)? {
             return Ok(false);
         }
         if !io.tx.in_pdu() && io.tx.start_pdu().is_err() {
@@ -160,7 +160,7 @@ impl Queue {
 
     /// Picks the next command to send and prepares its PDU: an R2T if one is waiting and the
     /// bound allows, else a completed command. Returns `false` when there is none.
-    fn next_to_send(&self, io: &mut IoState) -> bool {
+    fn next_to_send(&self, io: &mut IoState) -> Result<bool> {
         if io.send.ready.is_empty() {
             self.collect_completions(io);
         }
@@ -171,20 +171,23 @@ impl Queue {
                     io.cmds.pop(&mut io.send.r2t_wait);
                     if let R2tStart::Started = started {
                         io.send.cur = Some(first);
-                        return true;
+                        return Ok(true);
                     }
                 }
             }
         }
         let Some(tag) = io.cmds.pop(&mut io.send.ready) else {
-            return false;
+            return Ok(false);
         };
         let neg = negotiated(io);
-        if let (Some(st), Some(cmd)) = (io.cmds.get(tag), self.req(tag)) {
-            self.prepare(cmd, st, neg);
-            io.send.cur = Some(tag);
-        }
-        true
+        // Tags on the lists are the queue's own; a broken one is a bug, which ends the
+        // connection rather than lose the command.
+        let (Some(st), Some(cmd)) = (io.cmds.get(tag), self.req(tag)) else {
+            return Err(EIO);
+        };
+        self.prepare(cmd, st, neg)?;
+        io.send.cur = Some(tag);
+        Ok(true)
     }
 
     /// Whether the first write waiting for its R2T may have it now.
@@ -234,17 +237,17 @@ impl Queue {
 
     /// Sets up what to send for a completed command taken off the ready list: its read data,
     /// or its response. Takes the request back from the core, with its buffer.
-    fn prepare(&self, req: &Req, st: &mut CmdState, neg: Negotiated) {
+    fn prepare(&self, req: &Req, st: &mut CmdState, neg: Negotiated) -> Result {
         st.sent = 0;
         st.sg_index = 0;
         st.success_in_data = false;
         // A command on the ready list completed (through `queue_response`, or the core
-        // rejected it in `nvmet_req_init`).
-        if let Some((cqe, data)) = req.finish() {
-            st.cqe = cqe;
-            if data.is_some() {
-                st.buf = data;
-            }
+        // rejected it in `nvmet_req_init`); anything else is a bug, which ends the connection
+        // rather than send a stale completion.
+        let (cqe, data) = req.finish().ok_or(EIO)?;
+        st.cqe = cqe;
+        if data.is_some() {
+            st.buf = data;
         }
         if let (DataPlan::ToHost(len), 0) = (st.plan, cqe_status(&st.cqe)) {
             let success = self.pair.sqhd_disabled();
@@ -258,10 +261,11 @@ impl Queue {
                     st.ddgst = data_digest(st, len).to_le_bytes();
                 }
                 STATS.tx_c2h_data.add(1, Relaxed);
-                return;
+                return Ok(());
             }
         }
         Self::prepare_response(st, neg);
+        Ok(())
     }
 
     fn prepare_response(st: &mut CmdState, neg: Negotiated) {
