@@ -368,7 +368,7 @@ impl Queue {
     fn kick(self: ArcBorrow<'_, Self>) {
         // Where the packets come in now, as the C target does: it may move.
         let cpu = self.sock.cpu();
-        wq::enqueue_on::<_, IO_WORK>(transport::io_wq(), cpu, Arc::from(self));
+        wq::kick_on::<_, IO_WORK>(transport::io_wq(), cpu, self);
     }
 
     /// Starts the teardown, once.
@@ -436,16 +436,16 @@ impl Queue {
         }
         let mut ops = 0;
         let mut pending;
+        // As in the C target: another pass (or run) only while a budget ran out. A pass that
+        // found the socket empty and nothing to send ends the run; new data, a completion or
+        // write space queues it again.
         loop {
-            pending = false;
-            match self.try_recv(io, RECV_BUDGET, &mut ops) {
-                Ok(n) if n > 0 => pending = true,
-                Ok(_) => {}
+            pending = match self.try_recv(io, RECV_BUDGET, &mut ops) {
+                Ok(more) => more,
                 Err(e) => return self.close(io, e),
-            }
+            };
             match self.try_send(io, SEND_BUDGET, &mut ops) {
-                Ok(n) if n > 0 => pending = true,
-                Ok(_) => {}
+                Ok(more) => pending |= more,
                 Err(e) => return self.close(io, e),
             }
             if io.tx.is_closed() {

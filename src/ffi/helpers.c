@@ -55,6 +55,18 @@ struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void)
 }
 
 /*
+ * Whether @work is pending, ordered after everything its caller wrote before (smp_mb(), as
+ * queue_work_on()'s test_and_set_bit() is): a pending work item has not yet cleared its
+ * PENDING bit, which the workqueue does with a full barrier before the work function runs,
+ * so the function sees those writes.
+ */
+bool nvmet_tcp_rs_work_pending(struct work_struct *work)
+{
+	smp_mb();
+	return work_pending(work);
+}
+
+/*
  * sgl_alloc() with the pages from highmem if asked: sgl_alloc() passes its gfp to kmalloc()
  * for the table too, which must not get __GFP_HIGHMEM. Freed with sgl_free().
  */

@@ -59,6 +59,7 @@ bool nvmet_tcp_rs_addr_is_any(struct sockaddr_storage *addr);
 int nvmet_tcp_rs_addr_format(char *buf, size_t len, const struct sockaddr_storage *addr);
 
 struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
+bool nvmet_tcp_rs_work_pending(struct work_struct *work);
 
 struct scatterlist *nvmet_tcp_rs_sgl_alloc(unsigned int len, bool highmem, unsigned int *nents);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);

@@ -15,7 +15,10 @@ use super::sys;
 use core::ptr::NonNull;
 use kernel::{
     prelude::*,
-    sync::Arc,
+    sync::{
+        Arc,
+        ArcBorrow, //
+    },
     workqueue::{
         HasDelayedWork,
         HasWork,
@@ -56,6 +59,22 @@ where
     let ret = unsafe { item.__enqueue(|work| sys::queue_work_on(cpu, wq.0.as_ptr(), work)) };
     // Not queued: `ret` is our reference back, dropped here.
     drop(ret);
+}
+
+/// [`enqueue_on`] for a borrowed object: when the work item is pending already, returns
+/// without taking a reference. The work function then still sees what the caller wrote
+/// before (see `nvmet_tcp_rs_work_pending`).
+pub(crate) fn kick_on<T, const ID: u64>(wq: Wq, cpu: i32, item: ArcBorrow<'_, T>)
+where
+    T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID> + Send + Sync + 'static,
+{
+    let ptr = core::ptr::from_ref::<T>(&item).cast_mut();
+    // SAFETY: `ptr` points to a live `T` (borrowed), and `raw_get_work` gives its `Work`
+    // field, which `Work::new` initialised when `T` was.
+    let pending = unsafe { sys::nvmet_tcp_rs_work_pending(Work::raw_get(T::raw_get_work(ptr))) };
+    if !pending {
+        enqueue_on::<T, ID>(wq, cpu, Arc::from(item));
+    }
 }
 
 /// Waits until work `ID` of `item` is neither pending nor running. A pending work item is

@@ -54,27 +54,30 @@ use kernel::{
 };
 
 impl Queue {
-    /// Receives up to `budget` times; returns how many made progress.
+    /// Receives up to `budget` times. Returns whether the budget ran out with more perhaps
+    /// left to read; otherwise the socket had nothing more (its next data queues the I/O work
+    /// again) or nothing more is received.
     pub(super) fn try_recv(
         self: &Arc<Self>,
         io: &mut IoState,
         budget: u32,
         ops: &mut u32,
-    ) -> Result<u32> {
-        let mut done = 0;
-        while done < budget && !io.recv.dead {
+    ) -> Result<bool> {
+        for _ in 0..budget {
+            if io.recv.dead {
+                return Ok(false);
+            }
             let progress = match io.recv.rx.phase() {
                 Phase::Header => self.recv_header(io)?,
                 Phase::Data => self.recv_data(io)?,
                 Phase::DataDigest => self.recv_ddgst(io)?,
             };
             if !progress {
-                break;
+                return Ok(false);
             }
-            done += 1;
             *ops += 1;
         }
-        Ok(done)
+        Ok(!io.recv.dead)
     }
 
     /// A fatal protocol error: nothing more is received, and the send path sends a

@@ -56,22 +56,22 @@ enum R2tStart {
 }
 
 impl Queue {
-    /// Sends up to `budget` times; returns how many made progress.
+    /// Sends up to `budget` times. Returns whether the budget ran out with more perhaps left
+    /// to send; otherwise the last attempt found nothing to send or a full socket, and a
+    /// completion or the socket's write space queues the I/O work again.
     pub(super) fn try_send(
         self: &Arc<Self>,
         io: &mut IoState,
         budget: u32,
         ops: &mut u32,
-    ) -> Result<u32> {
-        let mut done = 0;
-        while done < budget {
-            if !self.send_one(io, done + 1 == budget)? {
-                break;
+    ) -> Result<bool> {
+        for i in 0..budget {
+            if !self.send_one(io, i + 1 == budget)? {
+                return Ok(false);
             }
-            done += 1;
             *ops += 1;
         }
-        Ok(done)
+        Ok(true)
     }
 
     /// Makes progress on one PDU; returns `false` when there is nothing to send or the socket
