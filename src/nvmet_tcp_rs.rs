@@ -5,10 +5,17 @@
 //! This is the crate root of `nvmet_tcp_rs.ko`. It registers with the nvmet core as the TCP
 //! transport (type 3) and replaces the in-tree `nvmet-tcp`; only one of them can be loaded.
 //!
-//! Layers, bottom up: [`proto`] is the protocol logic (safe, `no_std`, tested on the host);
-//! [`ffi`] holds the generated bindings, the C shim and small safe wrappers; [`placement`] puts
-//! received data into the commands' pages; [`port`], [`queue`] and [`command`] are the
-//! transport's objects; [`transport`] is the ops table the core calls.
+//! Layers, bottom up; each imports only from those below it:
+//! - [`proto`] (the protocol logic: safe, `no_std`, tested on the host), [`stats`] and
+//!   [`params`];
+//! - [`ffi`]: the generated bindings, the C shim and small safe wrappers;
+//! - [`command`] (per-command state) and [`placement`] (received data into the commands'
+//!   pages);
+//! - [`queue`]: a connection;
+//! - [`port`]: a listener, which hands accepted connections to [`queue`];
+//! - [`transport`]: the ops table the core calls;
+//! - this root: init and unload, which give [`queue`] the ops table it initialises requests
+//!   with.
 
 use kernel::{
     debugfs,
@@ -17,6 +24,7 @@ use kernel::{
 
 mod command;
 mod ffi;
+mod params;
 mod placement;
 mod port;
 pub mod proto;
@@ -55,31 +63,6 @@ module! {
     },
 }
 
-/// The `so_priority` parameter.
-fn so_priority() -> i32 {
-    module_parameters::so_priority.value()
-}
-
-/// The `idle_poll_period_usecs` parameter.
-fn idle_poll_period_usecs() -> i32 {
-    module_parameters::idle_poll_period_usecs.value()
-}
-
-/// The `highmem_buffers` parameter.
-fn highmem_buffers() -> bool {
-    module_parameters::highmem_buffers.value()
-}
-
-/// The `icreq_timeout_ms` parameter.
-fn icreq_timeout_ms() -> u32 {
-    module_parameters::icreq_timeout_ms.value()
-}
-
-/// The `connect_timeout_ms` parameter.
-fn connect_timeout_ms() -> u32 {
-    module_parameters::connect_timeout_ms.value()
-}
-
 /// The module's state. Field order is drop order.
 struct NvmetTcpRs {
     registration: Option<ffi::nvmet::Registration>,
@@ -90,10 +73,11 @@ struct NvmetTcpRs {
 
 impl kernel::Module for NvmetTcpRs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: Called once, before the transport is registered.
-        unsafe { queue::init() };
+        // SAFETY: Called once, before the transport is registered; `transport::OPS` is
+        // `Vtable::<NvmetTcp>::OPS`, and `NvmetTcp`'s queue type is `Queue`.
+        unsafe { queue::init(&transport::OPS) };
         let io_wq = ffi::work::Workqueue::new()?;
-        transport::set_io_wq(&io_wq);
+        ffi::work::set_io_wq(&io_wq);
         let dir = debugfs::Dir::new(c"nvmet_tcp_rs");
         let stats = KBox::pin_init(dir.read_only_file(c"stats", stats::StatsFile), GFP_KERNEL)?;
         let registration = ffi::nvmet::Registration::new(&transport::OPS).inspect_err(|_| {

@@ -5,7 +5,6 @@
 use crate::{
     ffi::{
         nvmet::{
-            CorePort,
             PortRef, //
         },
         socket::{
@@ -18,8 +17,10 @@ use crate::{
             ANY_CPU, //
         },
     },
+    params,
     queue::{
         self,
+        Origin,
         Queue, //
     },
     stats::STATS,
@@ -74,20 +75,14 @@ impl WorkItem for Port {
 }
 
 impl Port {
-    /// The core's port, for `req->port`.
-    pub(crate) fn nport(&self) -> CorePort {
-        self.nport.core()
-    }
-
-    /// The port's number among ours.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// The port's in-capsule data size, which configfs does not let change while the port
-    /// is enabled.
-    pub(crate) fn inline_data_size(&self) -> u32 {
-        u32::try_from(self.nport.inline_data_size()).unwrap_or(0)
+    /// Where a connection accepted on this port comes from. The in-capsule data size is read
+    /// now: configfs does not let it change while the port is enabled.
+    fn origin(&self) -> Origin {
+        Origin {
+            port_id: self.id,
+            nport: self.nport.core(),
+            inline_data_size: u32::try_from(self.nport.inline_data_size()).unwrap_or(0),
+        }
     }
 }
 
@@ -116,7 +111,7 @@ pub(crate) fn add(nport: PortRef) -> Result {
     if nport.inline_data_size() < 0 {
         nport.set_inline_data_size(DEFAULT_INLINE_DATA_SIZE);
     }
-    let sock = Socket::listen(&addr, BACKLOG, crate::so_priority()).inspect_err(|e| {
+    let sock = Socket::listen(&addr, BACKLOG, params::so_priority()).inspect_err(|e| {
         pr_err!("failed to listen on port {}: {:?}\n", nport.portid(), e);
     })?;
     let portid = nport.portid();
@@ -184,7 +179,7 @@ impl Port {
                 Ok(Some(sock)) => {
                     // A connection reset right away fails here (no addresses): not worth a
                     // message each time.
-                    if let Err(e) = Queue::accept(self, sock) {
+                    if let Err(e) = Queue::accept(self.origin(), sock) {
                         if crate::ffi::warn_ratelimit() {
                             pr_err!("failed to take a connection: {:?}\n", e);
                         }

@@ -29,6 +29,7 @@ use crate::{
         nvmet::{
             CorePort,
             CtrlRef,
+            Ops,
             QueuePair,
             SqId, //
         },
@@ -47,7 +48,7 @@ use crate::{
             ANY_CPU, //
         },
     },
-    port::Port,
+    params,
     proto::{
         digest::DataDigest,
         pdu::{
@@ -66,10 +67,6 @@ use crate::{
         tx::Tx,
     },
     stats::STATS,
-    transport::{
-        self,
-        KernelCrc, //
-    },
 };
 use core::pin::Pin;
 use kernel::{
@@ -145,7 +142,7 @@ struct RecvSide {
     /// Where the next data byte goes in the command's buffer.
     offset: u32,
     /// The data digest of the current PDU so far.
-    digest: DataDigest<KernelCrc>,
+    digest: DataDigest<ffi::KernelCrc>,
     /// The received data digest.
     ddgst: [u8; 4],
     /// How much of the header buffer holds the current PDU's header, for a C2HTermReq.
@@ -270,15 +267,34 @@ kernel::sync::global_lock! {
 
 static NEXT_IDX: Atomic<u32> = Atomic::new(0);
 
-/// Initialises the global queue list.
+/// The transport's ops table, for the requests (`nvmet_req_init`).
+static OPS: SetOnce<&'static Ops> = SetOnce::new();
+
+/// Initialises the global queue list, and takes the transport's ops table.
 ///
 /// # Safety
 ///
-/// Must be called once, before any other function of this module.
-pub(crate) unsafe fn init() {
+/// - Must be called once, before any other function of this module.
+/// - The ops of `ops` must find a [`Queue`] from a request's sq ([`HasQueuePair`] of
+///   `Queue`): it is the table of a transport whose queue type is `Queue`.
+pub(crate) unsafe fn init(ops: &'static Ops) {
     // SAFETY: `init`'s contract: the module initialiser calls it once, before anything uses
     // `QUEUES`.
     unsafe { QUEUES.init() };
+    OPS.populate(ops);
+}
+
+/// The table that [`init`] took.
+fn ops() -> Result<&'static Ops> {
+    OPS.copy().ok_or(EINVAL)
+}
+
+/// Where a connection came from: the port's number, its core object and its in-capsule data
+/// size.
+pub(crate) struct Origin {
+    pub(crate) port_id: u32,
+    pub(crate) nport: CorePort,
+    pub(crate) inline_data_size: u32,
 }
 
 /// Calls `f` on each live queue, under the queue-list lock.
@@ -290,10 +306,10 @@ fn for_each_queue(mut f: impl FnMut(&Queue)) {
 
 impl Queue {
     /// Takes over an accepted connection of `port`.
-    pub(crate) fn accept(port: &Port, sock: Socket<Queue>) -> Result {
+    pub(crate) fn accept(origin: Origin, sock: Socket<Queue>) -> Result {
         let (local, peer) = sock.addresses()?;
-        sock.setup_connection(crate::so_priority());
-        let poll_end = if crate::idle_poll_period_usecs() > 0 {
+        sock.setup_connection(params::so_priority());
+        let poll_end = if params::idle_poll_period_usecs() > 0 {
             poll_deadline()
         } else {
             0
@@ -338,9 +354,9 @@ impl Queue {
                 connected: Atomic::new(false),
                 terminating: Atomic::new(false),
                 sock,
-                port_id: port.id(),
-                nport: port.nport(),
-                inline_data_size: port.inline_data_size(),
+                port_id: origin.port_id,
+                nport: origin.nport,
+                inline_data_size: origin.inline_data_size,
                 local,
                 peer,
                 idx: NEXT_IDX.fetch_add(1, Relaxed),
@@ -368,7 +384,7 @@ impl Queue {
     fn kick(self: ArcBorrow<'_, Self>) {
         // Where the packets come in now, as the C target does: it may move.
         let cpu = self.sock.cpu();
-        wq::kick_on::<_, IO_WORK>(transport::io_wq(), cpu, self);
+        wq::kick_on::<_, IO_WORK>(wq::io_wq(), cpu, self);
     }
 
     /// Starts the teardown, once.
@@ -536,7 +552,7 @@ impl Queue {
 
 /// With `idle_poll_period_usecs`, whether to keep polling although there is no work.
 fn keep_polling(io: &mut IoState, ops: u32) -> bool {
-    if crate::idle_poll_period_usecs() <= 0 {
+    if params::idle_poll_period_usecs() <= 0 {
         return false;
     }
     if ops > 0 {
@@ -547,7 +563,7 @@ fn keep_polling(io: &mut IoState, ops: u32) -> bool {
 }
 
 fn poll_deadline() -> usize {
-    let usecs = u32::try_from(crate::idle_poll_period_usecs()).unwrap_or(0);
+    let usecs = u32::try_from(params::idle_poll_period_usecs()).unwrap_or(0);
     ffi::jiffies().wrapping_add(ffi::usecs_to_jiffies(usecs))
 }
 
@@ -563,7 +579,7 @@ impl ConnOwner for Queue {
     /// Arms the ICReq deadline and starts the I/O work, still under the socket's callback
     /// lock: before a close on another CPU can start the teardown.
     fn attached(this: ArcBorrow<'_, Self>) {
-        this.arm_deadline(crate::icreq_timeout_ms());
+        this.arm_deadline(params::icreq_timeout_ms());
         this.kick();
     }
 }

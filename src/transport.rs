@@ -5,7 +5,6 @@
 
 use crate::{
     ffi::{
-        self,
         nvmet::{
             CtrlRef,
             Ops,
@@ -19,17 +18,9 @@ use crate::{
         req::Req,
         socket::SockAddr,
         sys,
-        work::{
-            self,
-            Workqueue,
-            Wq, //
-        },
     },
     port,
-    proto::{
-        digest::Crc32c,
-        pdu::MAXH2CDATA, //
-    },
+    proto::pdu::MAXH2CDATA,
     queue::{
         self,
         Queue, //
@@ -37,20 +28,8 @@ use crate::{
 };
 use kernel::{
     prelude::*,
-    sync::{
-        ArcBorrow,
-        SetOnce, //
-    },
+    sync::ArcBorrow, //
 };
-
-/// CRC32C through the kernel's `crc32c()`, which uses the CPU's instructions when it can.
-pub(crate) struct KernelCrc;
-
-impl Crc32c for KernelCrc {
-    fn update(crc: u32, data: &[u8]) -> u32 {
-        ffi::crc32c(crc, data)
-    }
-}
 
 /// NVMe over TCP, as this module serves it.
 pub(crate) struct NvmetTcp;
@@ -115,17 +94,4 @@ impl Transport for NvmetTcp {
         const MPSMIN: u32 = 4096;
         (MAXH2CDATA / MPSMIN).ilog2() as u8
     }
-}
-
-/// The I/O workqueue, set while the module is loaded.
-static IO_WQ: SetOnce<Wq> = SetOnce::new();
-
-/// Publishes the I/O workqueue; called before the transport is registered.
-pub(crate) fn set_io_wq(wq: &Workqueue) {
-    IO_WQ.populate(wq.wq());
-}
-
-/// The I/O workqueue; the core's until ours is set (never, once a queue exists).
-pub(crate) fn io_wq() -> Wq {
-    IO_WQ.copy().unwrap_or_else(work::nvmet_wq)
 }

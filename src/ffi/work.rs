@@ -17,7 +17,8 @@ use kernel::{
     prelude::*,
     sync::{
         Arc,
-        ArcBorrow, //
+        ArcBorrow,
+        SetOnce, //
     },
     workqueue::{
         HasDelayedWork,
@@ -210,4 +211,17 @@ pub(crate) fn nvmet_wq() -> Wq {
 pub(crate) fn flush_nvmet_wq() {
     // SAFETY: `nvmet_wq()` is the core's live workqueue (`Wq` invariant).
     unsafe { sys::__flush_workqueue(nvmet_wq().0.as_ptr()) };
+}
+
+/// The I/O workqueue, set while the module is loaded.
+static IO_WQ: SetOnce<Wq> = SetOnce::new();
+
+/// Publishes the I/O workqueue; called before the transport is registered.
+pub(crate) fn set_io_wq(wq: &Workqueue) {
+    IO_WQ.populate(wq.wq());
+}
+
+/// The I/O workqueue; the core's until ours is set (never, once a queue exists).
+pub(crate) fn io_wq() -> Wq {
+    IO_WQ.copy().unwrap_or_else(nvmet_wq)
 }

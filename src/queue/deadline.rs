@@ -18,6 +18,7 @@ use crate::{
             self as wq, //
         },
     },
+    params,
     stats::STATS,
 };
 use kernel::{
@@ -64,7 +65,7 @@ impl Queue {
 
     /// The ICReq was answered: the queue must be connected next.
     pub(super) fn await_connect(self: ArcBorrow<'_, Self>) {
-        self.arm_deadline(crate::connect_timeout_ms());
+        self.arm_deadline(params::connect_timeout_ms());
     }
 
     /// The deadline came: closes the connection if it is still where it was then.

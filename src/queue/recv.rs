@@ -14,7 +14,7 @@ use crate::{
         Life, //
     },
     ffi::{self, req::Req, sg::SgBuffer, socket::KvecList, sys},
-    placement,
+    params, placement,
     proto::{
         self,
         digest::DataDigest,
@@ -40,10 +40,6 @@ use crate::{
         },
     },
     stats::STATS,
-    transport::{
-        self,
-        KernelCrc, //
-    },
 };
 use kernel::{
     prelude::*,
@@ -121,7 +117,7 @@ impl Queue {
         // Errors about this PDU, also in its data, echo its whole header.
         io.recv.echo = layout.header_len();
         let hdr = io.recv.hdr.get(..layout.header_len()).unwrap_or(&[]);
-        let pdu = match HostPdu::decode::<KernelCrc>(hdr, &layout) {
+        let pdu = match HostPdu::decode::<ffi::KernelCrc>(hdr, &layout) {
             Ok(pdu) => pdu,
             Err(e) => {
                 if e == proto::Error::HeaderDigest {
@@ -194,10 +190,10 @@ impl Queue {
                 .protocol_error(io, proto::Error::PduSequence)
                 .map(|_| ());
         };
-        // SAFETY: The pair is this queue's, which `transport::OPS` (whose `Queue` is `Queue`)
-        // finds from it; only the teardown destroys it, after cancelling the I/O work that
+        // SAFETY: The pair is this queue's, which the table `init` was given (whose ops find a
+        // `Queue` from a pair, by `init`'s contract) finds from it; only the teardown destroys it, after cancelling the I/O work that
         // runs this. The request is the queue's, which outlives the pair's destruction.
-        let accepted = unsafe { cmd.init(sqe, &self.pair, self.nport, &transport::OPS) }?;
+        let accepted = unsafe { cmd.init(sqe, &self.pair, self.nport, super::ops()?) }?;
         let Some(st) = io.cmds.get(tag) else {
             return Ok(());
         };
@@ -242,7 +238,7 @@ impl Queue {
                 io.cmds.push(&mut io.send.r2t_wait, tag);
             }
             DataPlan::InCapsule(len) | DataPlan::ToHost(len) => {
-                let Ok(buf) = SgBuffer::alloc(len, crate::highmem_buffers()) else {
+                let Ok(buf) = SgBuffer::alloc(len, params::highmem_buffers()) else {
                     // Any in-capsule data is skipped.
                     st.life = Life::Executing;
                     cmd.complete(sys::NVME_SC_INTERNAL as u16);

@@ -20,9 +20,9 @@ use crate::{
         },
         sg::SgBuffer,
         socket::SendFlags,
-        sys,
+        sys, KernelCrc,
     },
-    placement,
+    params, placement,
     proto::{
         digest::DataDigest,
         icreq::Negotiated,
@@ -35,7 +35,6 @@ use crate::{
         r2t::DataPlan,
     },
     stats::STATS,
-    transport::KernelCrc,
 };
 use kernel::{
     prelude::*,
@@ -216,7 +215,7 @@ impl Queue {
             return R2tStart::Deferred;
         }
         let r2t = st.h2c.r2t(tag, neg);
-        let buf = SgBuffer::alloc(len, crate::highmem_buffers());
+        let buf = SgBuffer::alloc(len, params::highmem_buffers());
         let (Some(r2t), Ok(buf)) = (r2t, buf) else {
             // No memory (or, against the queue's bookkeeping, no R2T to send for it): fail
             // the command rather than send anything for it.
