@@ -165,7 +165,9 @@ pub fn plan_data(
         }
         return Ok(DataPlan::InCapsule(len));
     }
-    if sgl.sgl_type >> 4 != NVME_TRANSPORT_SGL_DATA_DESC {
+    // Only the Transport SGL Data Block with the Transport Specific subtype names data on
+    // TCP; the C target takes any other type or subtype (reserved ones too) as this one.
+    if sgl.sgl_type != SGL_TYPE_TRANSPORT {
         return Err(NVME_SC_SGL_INVALID_TYPE | NVME_STATUS_DNR);
     }
     if incapsule_len != 0 {
@@ -505,7 +507,7 @@ mod tests {
             Ok(DataPlan::FromHost(8192))
         );
         assert_eq!(
-            plan_data(&sqe(r, 8192, 0x50), 0, 4096),
+            plan_data(&sqe(r, 8192, 0x5a), 0, 4096),
             Ok(DataPlan::ToHost(8192))
         );
         assert_eq!(
@@ -541,7 +543,15 @@ mod tests {
             plan_data(&sqe(w, 0, 0x01), 16, 4096),
             dnr(NVME_SC_SGL_INVALID_DATA)
         );
-        // Keyed and segment descriptors mean nothing on TCP.
+        // Keyed and segment descriptors mean nothing on TCP, nor does a transport data
+        // block with another subtype than Transport Specific (0xA), reserved ones included.
+        for ty in [0x50, 0x51, 0x5f, 0xf0, 0x0a] {
+            assert_eq!(
+                plan_data(&sqe(r, 4096, ty), 0, 4096),
+                dnr(NVME_SC_SGL_INVALID_TYPE),
+                "type {ty:#x}"
+            );
+        }
         assert_eq!(
             plan_data(&sqe(w, 512, 0x40), 0, 4096),
             dnr(NVME_SC_SGL_INVALID_TYPE)
