@@ -9,6 +9,7 @@
 #   make run                   the main job: serve NVMe/TCP from a QEMU guest and verify I/O
 #   make test                  everything: host tests, lints, VM scenarios on both arches
 #   make bench                 nvmet_tcp_rs against the C nvmet-tcp in one guest: ratios
+#   make stress                the whole reliability suite (make test runs it bounded)
 
 CACHE ?= /var/cache/nvmet-tcp-rs
 RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' $(CURDIR)/rust-toolchain.toml)
@@ -31,7 +32,7 @@ endif
 # exported LLVM would leak into it.
 unexport LLVM
 
-.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench
+.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench stress
 
 all: modules
 
@@ -75,3 +76,6 @@ fuzz:
 # make bench BENCH_ARGS="--rounds 5 --runtime 20"
 bench:
 	scripts/bench $(BENCH_ARGS)
+
+stress:
+	scripts/stress

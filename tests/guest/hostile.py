@@ -35,18 +35,16 @@ Prints one line per case ("hostile: ok|FAIL|seen NAME: ..."), with --strict a cl
 """
 import os
 import select
-import signal
 import socket
 import struct
 import sys
 import threading
 import time
-import traceback
 
 from hostkit import (
     MIB, SECTOR, LBA_BASE, SC_TRANSIENT_TR_ERR, SC_SGL_INVALID_DATA_DNR, Broken, Timeout,
-    Watchdog, Stream, r2t_fields, rsp_fields, c2h_fields, describe, send, close_all, kmsg_mark,
-    Kmsg, Sysctl, Port, Ctx, OP_WRITE, OP_READ, FES_INVALID_FIELD, FES_SEQUENCE,
+    Stream, run_suite, r2t_fields, rsp_fields, c2h_fields, describe, send, close_all,
+    Kmsg, Sysctl, Port, OP_WRITE, OP_READ, FES_INVALID_FIELD, FES_SEQUENCE,
 )
 from tcphost import (
     CONNECT_DISABLE_SQFLOW, C2H_SUCCESS, DISCOVERY_NQN, PDU_C2H_DATA, PDU_C2H_TERM, PDU_ICRESP,
@@ -664,55 +662,8 @@ CASES = [
 ]
 
 
-def watchdog(_sig, _frame):
-    raise Watchdog()
-
-
 def main():
-    args = [a for a in sys.argv[1:] if a != "--strict"]
-    if len(args) != 3:
-        print("usage: hostile.py HOST PORT SUBNQN [--strict]", file=sys.stderr)
-        return 2
-    try:
-        ctx = Ctx(args[0], int(args[1]), args[2].encode(), "--strict" in sys.argv[1:])
-    except OSError as e:
-        print(f"hostile: FAIL: cannot read the stats: {e}")
-        return 1
-    # Every wait is bounded; this only catches a bug in that.
-    signal.signal(signal.SIGALRM, watchdog)
-    signal.alarm(420)
-    passed = failed = 0
-    t_all = time.monotonic()
-    # HOSTILE_CASES=name,name runs only those (to show one case against an old module).
-    only = [n for n in os.environ.get("HOSTILE_CASES", "").split(",") if n]
-    unknown = set(only) - {name for name, _ in CASES}
-    if unknown:
-        print(f"hostile: FAIL: unknown cases in HOSTILE_CASES: {', '.join(sorted(unknown))}")
-        return 1
-    for name, fn in CASES:
-        if only and name not in only:
-            continue
-        kmsg_mark(f"case {name}")
-        t0 = time.monotonic()
-        aborted = False
-        try:
-            kind, text = fn(ctx)
-        except Watchdog:
-            kind, text, aborted = "FAIL", "the whole run took over 420 s", True
-        except (ConnectionError, OSError, Broken, Timeout) as e:
-            kind, text = ctx.bad(f"{type(e).__name__}: {e}")
-        except Exception:  # a bug here, not the target's behaviour
-            kind, text = "FAIL", "error in hostile.py: " + traceback.format_exc().replace("\n", " | ")
-        print(f"hostile: {kind} {name}: {text} [{time.monotonic() - t0:.1f} s]", flush=True)
-        passed += kind == "ok"
-        failed += kind == "FAIL"
-        if aborted:
-            break
-    signal.alarm(0)
-    kmsg_mark("done")
-    if ctx.strict:
-        print(f"hostile: {passed} passed, {failed} failed [{time.monotonic() - t_all:.1f} s]")
-    return 1 if failed else 0
+    return run_suite("hostile", CASES, 420)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 PDUs with bounded waits, the kernel log, sysctls and configfs ports that restore themselves,
 and the per-run context (which target, its stats, a controller with an I/O queue)."""
 import os
+import signal
 import socket
 import struct
+import sys
 import time
+import traceback
 
 from tcphost import (
     PDU_C2H_DATA, PDU_C2H_TERM, PDU_ICRESP, PDU_R2T, PDU_RSP, connect, controller, queue, stats,
@@ -39,8 +42,10 @@ class Watchdog(BaseException):
 class Stream:
     """Strictly framed reading of a target's PDUs; every wait is bounded by a deadline."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, hd=False):
         self.sock = sock
+        # Header digests negotiated: every PDU's header is followed by 4 digest bytes.
+        self.hd = 4 if hd else 0
         self.buf = bytearray()
         self.pos = 0
         self.end = None  # "EOF" or "reset" once the stream ended
@@ -86,8 +91,10 @@ class Stream:
             return None
         ptype, _flags, hlen, pdo, plen = struct.unpack_from("<BBBBI", self.buf, self.pos)
         ch = bytes(self.buf[self.pos:self.pos + 8]).hex()
-        if ptype not in TARGET_HLEN or hlen != TARGET_HLEN[ptype] or plen < hlen or plen > 64 * MIB \
-                or (ptype == PDU_C2H_DATA and pdo < hlen) or (ptype not in (PDU_C2H_DATA, PDU_C2H_TERM) and plen != hlen):
+        hd = self.hd if ptype != PDU_ICRESP else 0
+        if ptype not in TARGET_HLEN or hlen != TARGET_HLEN[ptype] or plen < hlen + hd or plen > 64 * MIB \
+                or (ptype == PDU_C2H_DATA and pdo < hlen + hd) \
+                or (ptype not in (PDU_C2H_DATA, PDU_C2H_TERM) and plen != hlen + hd):
             raise Broken(f"misframed: common header {ch}")
         if not self.fill(plen, deadline):
             raise Broken(f"{self.end} after {self.avail()} bytes of a {plen}-byte PDU (header {ch})")
@@ -291,3 +298,63 @@ class Ctx:
             raise
         return admin, io
 
+
+
+def _watchdog(_sig, _frame):
+    raise Watchdog()
+
+
+def run_suite(prog, cases, budget):
+    """The main program of a case list [(name, fn(ctx) -> (kind, text))]: argv is HOST PORT
+    SUBNQN [--strict]. Prints "PROG: ok|FAIL|seen NAME: text [secs]" per case and, with
+    --strict, a closing count; appends "NAME<TAB>kind<TAB>text" to $RELI_ROWS if set (the
+    reliability table). PROG_CASES=name,... in the environment runs only those cases. The
+    whole run may take `budget` seconds. Returns the exit status: 1 on a FAIL."""
+    args = [a for a in sys.argv[1:] if a != "--strict"]
+    if len(args) != 3:
+        print(f"usage: {prog}.py HOST PORT SUBNQN [--strict]", file=sys.stderr)
+        return 2
+    try:
+        ctx = Ctx(args[0], int(args[1]), args[2].encode(), "--strict" in sys.argv[1:])
+    except OSError as e:
+        print(f"{prog}: FAIL: cannot read the stats: {e}")
+        return 1
+    # Every wait is bounded; this only catches a bug in that.
+    signal.signal(signal.SIGALRM, _watchdog)
+    signal.alarm(budget)
+    passed = failed = 0
+    t_all = time.monotonic()
+    env = f"{prog.upper()}_CASES"
+    only = [n for n in os.environ.get(env, "").split(",") if n]
+    unknown = set(only) - {name for name, _ in cases}
+    if unknown:
+        print(f"{prog}: FAIL: unknown cases in {env}: {', '.join(sorted(unknown))}")
+        return 1
+    rows = os.environ.get("RELI_ROWS")
+    for name, fn in cases:
+        if only and name not in only:
+            continue
+        kmsg_mark(f"{prog} case {name}")
+        t0 = time.monotonic()
+        aborted = False
+        try:
+            kind, text = fn(ctx)
+        except Watchdog:
+            kind, text, aborted = "FAIL", f"the whole run took over {budget} s", True
+        except (ConnectionError, OSError, Broken, Timeout) as e:
+            kind, text = ctx.bad(f"{type(e).__name__}: {e}")
+        except Exception:  # a bug here, not the target's behaviour
+            kind, text = "FAIL", f"error in {prog}.py: " + traceback.format_exc().replace("\n", " | ")
+        print(f"{prog}: {kind} {name}: {text} [{time.monotonic() - t0:.1f} s]", flush=True)
+        if rows:
+            with open(rows, "a") as f:
+                f.write(f"{name}\t{kind}\t{' '.join(text.split())}\n")
+        passed += kind == "ok"
+        failed += kind == "FAIL"
+        if aborted:
+            break
+    signal.alarm(0)
+    kmsg_mark(f"{prog} done")
+    if ctx.strict:
+        print(f"{prog}: {passed} passed, {failed} failed [{time.monotonic() - t_all:.1f} s]")
+    return 1 if failed else 0

@@ -431,3 +431,19 @@ verify_io_region() {
 		_off=$((_off + 2097152)) _n=$((_n + 1))
 	done
 }
+
+# ---- the reliability suite's table ---------------------------------------------------------
+
+# row CASE RESULT WHAT...: one line of the reliability table (tests/guest/reliability.sh) in
+# $RELI_ROWS: RESULT is ok or FAIL (for nvmet_tcp_rs), seen (nvmet_tcp: only reported);
+# WHAT says what the target did. Also printed.
+row() {
+	_case=$1 _res=$2
+	shift 2
+	say "$_res $_case: $*"
+	[ -z "${RELI_ROWS:-}" ] || printf '%s\t%s\t%s\n' "$_case" "$_res" "$*" >>"$RELI_ROWS"
+}
+# verdict PASSED: ok or FAIL for nvmet_tcp_rs ($TRANSPORT), seen for nvmet_tcp.
+verdict() {
+	if [ "${TRANSPORT:-}" != nvmet_tcp_rs ]; then echo seen; elif [ "$1" = 1 ]; then echo ok; else echo FAIL; fi
+}

@@ -19,12 +19,9 @@
 #   fio      fio --verify=crc32c over 256 MiB of mixed sizes at iodepth 32 (fio=1);
 #   queues128 one controller with 128 I/O queues open at once, data over each, the 129th
 #            refused (needs python3, so x86_64 only);
-#   bad-input malformed PDUs (badpdu.py), then hostile hosts (hostile.py: H2CData racing
-#            its R2T, a bad PDU in the middle of a C2HData, oversized admin queues, the bound
-#            on solicited data, idle connections' deadlines, a flood of resets, the discovery
-#            log against a port's removal, refused in-capsule data, digest error logging)
-#            beside a connected host, whose I/O is verified afterwards (needs python3, so
-#            x86_64 only; nvmet_tcp's results are only reported);
+#   bad-input malformed PDUs (badpdu.py) beside a connected host, whose I/O is verified
+#            afterwards (needs python3, so x86_64 only; nvmet_tcp's results are only
+#            reported); hostile hosts at every later stage are the reliability scenario's;
 #   teardown removing a port and unlinking a subsystem under connected hosts, then unloading.
 # highmem=1 loads nvmet_tcp_rs with highmem_buffers=1 and checks that the kmap_local guard
 # path placed data (debugfs counter above 0).
@@ -223,15 +220,9 @@ if command -v python3 >/dev/null; then
 	[ "$transport" = nvmet_tcp_rs ] && expect=--expect-term
 	python3 "$(dirname "$0")/badpdu.py" 127.0.0.1 4420 "$nqn" $expect ||
 		die "case bad-input: a malformed PDU was not handled as expected"
-	# hostile.py adds ports 30 and 31 (127.0.0.1:4430, :4431) for a while; with --strict
-	# (nvmet_tcp_rs) every case must pass, nvmet_tcp's results are only reported.
-	strict=
-	[ "$transport" = nvmet_tcp_rs ] && strict=--strict
-	python3 "$(dirname "$0")/hostile.py" 127.0.0.1 4420 "$nqn" $strict ||
-		die "case bad-input: a hostile host was not handled as expected"
 	verify_io_plan "$d" $ram "$tmp" light || die "case bad-input: the connected host's I/O failed"
 	disconnect "$c"
-	say "case bad-input: ok (malformed PDUs and hostile hosts affected only their own connections; the host's I/O verified)"
+	say "case bad-input: ok (malformed PDUs affected only their own connections; the host's I/O verified)"
 fi
 
 # --- highmem placement ---------------------------------------------------------------------
