@@ -29,7 +29,7 @@ ME=reliability
 TRANSPORT=${1:-}
 [ -n "$TRANSPORT" ] || die "usage: reliability TRANSPORT [level=bounded|full] [highmem=1]"
 shift
-level=bounded highmem=0 parts=stages
+level=bounded highmem=0 parts=stages,faults,underload
 for a in "$@"; do
 	case $a in
 	level=*) level=${a#*=} ;;
