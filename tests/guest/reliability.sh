@@ -17,6 +17,7 @@
 #   underload teardown under load: reconnect cycles, port removal, subsystem unlink and
 #            namespace disable under fio, a host gone silent, rmmod while a port exists
 #            (underload.sh);
+#   highmem  with highmem=1, a verified pass whose data went through the kmap_local guard;
 #   live     nvmet_tcp_rs's live counters (connections, data buffers, ports) at zero once
 #            every host is gone.
 # Every result is a row, printed as "reliability-row: CASE<TAB>RESULT<TAB>WHAT" (ok or FAIL for
@@ -168,6 +169,26 @@ if part underload; then
 	nvmet_teardown
 	kmsg "part underload"
 	sh "$here/underload.sh" || row underload-part "$(verdict 0)" "underload.sh could not run to its end"
+fi
+
+# --- highmem placement ---------------------------------------------------------------------
+
+# underload's rmmod-busy reloads the module, which zeroes its counters: a verified pass of
+# its own shows that the kmap_local guard placed data.
+if [ "$highmem" = 1 ] && [ "$TRANSPORT" = nvmet_tcp_rs ]; then
+	[ -d "$NVMET_CFS/subsystems/$nqn" ] || nvmet_subsys_create "$nqn" 1 /dev/ram0
+	[ -d "$NVMET_CFS/ports/1" ] || nvmet_port_create 1 tcp ipv4 127.0.0.1 4420
+	[ -L "$NVMET_CFS/ports/1/subsystems/$nqn" ] || nvmet_port_add_subsys 1 "$nqn"
+	honest_ctrl=$(NVMF_OPTS="nr_io_queues=2" nvmf_connect 127.0.0.1 4420 "$nqn") || exit 1
+	_dev=$(nvme_ns_dev "$honest_ctrl" 1) || exit 1
+	mkdir -p "$tmp/hm"
+	_ok=0
+	verify_io_region "$_dev" 0 "$tmp/hm" 4 && _ok=1
+	nvmf_disconnect "$honest_ctrl"
+	honest_ctrl=
+	_n=$(awk '$1 == "bytes_placed_highmem_guard" { print $2 }' $stats)
+	[ "${_n:-0}" -gt 0 ] || _ok=0
+	row highmem "$(verdict $_ok)" "highmem_buffers=1: 4 writes (4 KiB to 1 MiB) verified, ${_n:-0} bytes placed through kmap_local_page"
 fi
 
 # --- live counters -------------------------------------------------------------------------
