@@ -694,6 +694,11 @@ def digest_case(kind):
 def termreq_case(stage):
     @case
     def run(ctx):
+        if stage in ("r2t-outstanding", "mid-data") and not ctx.strict and os.environ.get("STAGES_C_TERMREQ") != "1":
+            # Found with these cases: the C target's queue release then waits forever in
+            # nvmet_sq_destroy() (hung task reports from nvmet_tcp_release_queue_work), which
+            # would fail the run on a bug of the C target.
+            return True, "skipped for nvmet_tcp (its release hangs here; STAGES_C_TERMREQ=1 runs it)"
         s = q = None
         try:
             if stage in ("before-icreq", "before-connect"):
