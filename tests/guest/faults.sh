@@ -22,13 +22,15 @@
 # controller reconnects, reconnect_delay=1, or a fresh one connects) and verifies a write and
 # read in-capsule and by R2T; with the case's controllers gone nvmet_tcp_rs's live counters
 # (connections_active, data_buffers_live, ports_live) are back; the host logged no I/O timeout
-# (a command left unanswered for 30 s) and no ICResp timeout (a connection left unanswered for
-# 10 s). Failures really were injected: the count is exact, from the debugfs "times" budget
-# (the log's "FAULT_INJECTION: forcing a failure" lines are a rate-limited sample, and
-# __GFP_NOWARN allocations, the data buffers' among them, print none); windows and connects go
-# on until one was. A case with none exercised nothing: a FAIL for nvmet_tcp_rs. verbose is 1:
-# 2 would dump stacks, "Call Trace:", which scripts/check-log takes for a splat. Splats fail
-# the run (check-log), as do kmemleak's reports at its end. Exits 0 if it ran to its end.
+# (a command left unanswered for 30 s) and, below 100 % (where nothing can be sent or
+# accepted), no Keep Alive timeout (none answered within KATO) and no ICResp timeout (a
+# connection left unanswered for 10 s: "known", see case_end). Failures really were
+# injected: the count is exact, from the debugfs "times" budget (the log's "FAULT_INJECTION:
+# forcing a failure" lines are a rate-limited sample, and __GFP_NOWARN allocations, the data
+# buffers' among them, print none); windows and connects go on until one was. A case with
+# none exercised nothing: a FAIL for nvmet_tcp_rs. verbose is 1: 2 would dump stacks ("Call
+# Trace:"), which scripts/check-log takes for splats. Splats fail the run (check-log), as do
+# kmemleak's reports at its end. Exits 0 if it ran to its end.
 ME=faults
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,7 +41,8 @@ bounded) steps="10 50" window=4 nconn=2 ;;
 full) steps="1 5 10 25 50 100" window=10 nconn=5 ;;
 *) die "RELI_LEVEL is bounded or full" ;;
 esac
-# For development: FAULTS_STEPS and FAULTS_CASES (connect,io,r2t,digests,teardown) narrow the run.
+# For development: FAULTS_STEPS and FAULTS_CASES (connect,io,r2t,digests,teardown) narrow the
+# run; FAULTS_VERBOSE=2 logs the failures' stacks (which check-log then takes for splats).
 steps=${FAULTS_STEPS:-$steps} cases=,${FAULTS_CASES:-connect,io,r2t,digests,teardown},
 want() { case $cases in *",$1,"*) return 0 ;; esac; return 1; }
 nqn=nqn.2014-08.org.nvmexpress:reliability-faults
@@ -111,8 +114,8 @@ fi_restore() { # probability stays 0: injection off, whatever was set before
 }
 # Logged: at most 10 failures a second (the "ms" interval is in jiffies, HZ=250), a sample.
 for d in $fis; do
-	for kv in probability=0 times=0 interval=1 space=0 task-filter=N ignore-gfp-wait=N verbose=1 \
-		verbose_ratelimit_interval_ms=250 verbose_ratelimit_burst=10 stacktrace-depth=32 \
+	for kv in probability=0 times=0 interval=1 space=0 task-filter=N ignore-gfp-wait=N \
+		verbose="${FAULTS_VERBOSE:-1}" verbose_ratelimit_interval_ms=250 verbose_ratelimit_burst=10 stacktrace-depth=32 \
 		require-start="$start" require-end="$end" reject-start="${vm% *}" reject-end="${vm#* }"; do
 		fi_set "$d" "${kv%%=*}" "${kv#*=}"
 	done
@@ -197,13 +200,15 @@ counters() {
 counters_are() { [ "$(counters)" = "$1" ]; }
 centis() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
 secs() { awk -v c="$1" 'BEGIN { printf "%.1f", c / 100 }'; }
-# kcount SEQ: in the kernel log since case SEQ started, the host's I/O timeouts, error
-# recoveries (connections lost), reconnects, ICResp timeouts, and the logged injected failures.
+# kcount SEQ: in the kernel log since case SEQ started, the host's I/O timeouts (but Keep
+# Alive's), Keep Alive timeouts, ICResp timeouts, error recoveries (connections lost),
+# reconnects, and the logged injected failures.
 kcount() {
 	dmesg | awk -v m="$ME: case $1 start" 'index($0, m) { on = 1 } !on { next }
-		/I\/O tag .* timeout/ { t++ } /starting error recovery/ { e++ }
-		/Successfully reconnected/ { r++ } /failed to receive icresp, error -11/ { i++ }
-		/FAULT_INJECTION: forcing a failure/ { f++ } END { print t + 0, e + 0, r + 0, i + 0, f + 0 }'
+		/I\/O tag .* timeout/ { if (/opcode 0x18 /) k++; else t++ }
+		/failed to receive icresp, error -11/ { i++ } /starting error recovery/ { e++ }
+		/Successfully reconnected/ { r++ } /FAULT_INJECTION: forcing a failure/ { f++ }
+		END { print t + 0, k + 0, i + 0, e + 0, r + 0, f + 0 }'
 }
 
 for sz in 8192 131072; do
@@ -306,7 +311,7 @@ honest() {
 seq=0
 # case_begin NAME PERCENT: notes the counters and marks the kernel log; injection is off.
 case_begin() {
-	seq=$((seq + 1)) cname="faults-$1-$2%" cok=1 cwhat=""
+	seq=$((seq + 1)) cname="faults-$1-$2%" cpct=$2 cok=1 cwhat=""
 	base=$(counters) t_case=$(centis)
 	kmsg "case $seq start: $cname"
 }
@@ -322,23 +327,26 @@ case_end() {
 	if wait_until 30 counters_are "$base"; then
 		[ "$base" = none ] || cwhat="$cwhat; live counters back"
 	else fail "live counters NOT back: $(counters)(were $base)"; fi
-	read -r _tmo _lost _rec _icr _log <<-EOF
+	read -r _tmo _ka _icr _lost _rec _log <<-EOF
 		$(kcount $seq)
 	EOF
-	[ "$_tmo" = 0 ] || bad
-	# An open defect, of nvmet_tcp too: with allocations failing at 25-50 %, some connects
-	# get no ICResp and the host gives up after 10 s (the target closes them then; nothing
-	# leaks). Suspected: a send that fails for memory waits for write space that never
-	# comes, as nothing is in flight. Until it is fixed the row says "known", not ok.
+	# At 100 % nothing can be sent or accepted: Keep Alive and ICResp timeouts are inevitable.
+	[ "$_tmo" = 0 ] && { [ "$cpct" = 100 ] || [ "$_ka" = 0 ]; } || bad
+	# An open defect, of nvmet_tcp too: when kernel_accept() fails for memory (its
+	# sock_create_lite(), before the connection leaves the backlog: "failed to accept:
+	# Error(12)"), the accept work returns and runs again only when another connection comes,
+	# so the pending one gets no ICResp and the host gives up after 10 s (the target drops it
+	# later: "failed to take a connection: Error(107)"; nothing leaks). Below 100 % a retry
+	# would serve it; until that is fixed the row says "known", not ok.
 	_known=0
-	[ "$_icr" = 0 ] || _known=1
+	[ "$_icr" = 0 ] || [ "$cpct" = 100 ] || _known=1
 	if [ $injected = 0 ]; then
 		bad
 		_inj="NO failure injected (nothing exercised)"
 	else _inj="$injected failures injected (slab $inj_slab, page $inj_page; $_log logged)"; fi
 	_res=$(verdict $cok)
 	[ "$_res" != ok ] || [ $_known = 0 ] || _res=known
-	row "$cname" "$_res" "$_inj; $cwhat; host: $_lost error recoveries, $_rec reconnects, $_tmo I/O timeouts, $_icr ICResp timeouts; $(secs $(($(centis) - t_case))) s"
+	row "$cname" "$_res" "$_inj; $cwhat; host: $_lost error recoveries, $_rec reconnects, $_tmo I/O, $_ka Keep Alive and $_icr ICResp timeouts; $(secs $(($(centis) - t_case))) s"
 }
 
 case_connect() { # PERCENT
