@@ -4,6 +4,7 @@
 
 use crate::{
     ffi::{
+        self,
         nvmet::{
             PortRef, //
         },
@@ -21,7 +22,8 @@ use crate::{
     queue::{
         self,
         Origin,
-        Queue, //
+        Queue,
+        QueueMem, //
     },
     stats::STATS,
 };
@@ -36,10 +38,20 @@ use kernel::{
         ArcBorrow, //
     },
     workqueue::{
+        DelayedWork,
         Work,
         WorkItem, //
     },
 };
+
+/// The work that accepts connections when the listener reports one.
+const ACCEPT: u64 = 0;
+/// The same, later: after an accept that failed (for memory, say), since the listener will
+/// not report the connections still waiting.
+const RETRY: u64 = 1;
+
+/// How long after a failed accept the port tries again.
+const RETRY_MS: u32 = 100;
 
 /// The listen backlog, as in the C target.
 const BACKLOG: i32 = 128;
@@ -51,11 +63,13 @@ const DEFAULT_INLINE_DATA_SIZE: i32 = 4 * kernel::page::PAGE_SIZE as i32;
 static NEXT_ID: Atomic<u32> = Atomic::new(0);
 
 /// A listening port: an [`Arc`] held by the core's port (`priv`) while it is enabled, by its
-/// listener's callbacks and by its queued accept work.
+/// listener's callbacks and by its queued accept works.
 #[pin_data]
 pub(crate) struct Port {
     #[pin]
-    accept_work: Work<Port>,
+    accept_work: Work<Port, ACCEPT>,
+    #[pin]
+    retry_work: DelayedWork<Port, RETRY>,
     sock: Socket<Port>,
     nport: PortRef,
     addr: SockAddr,
@@ -63,10 +77,22 @@ pub(crate) struct Port {
 }
 
 kernel::impl_has_work! {
-    impl HasWork<Port> for Port { self.accept_work }
+    impl HasWork<Port, ACCEPT> for Port { self.accept_work }
 }
 
-impl WorkItem for Port {
+kernel::impl_has_delayed_work! {
+    impl HasDelayedWork<Port, RETRY> for Port { self.retry_work }
+}
+
+impl WorkItem<ACCEPT> for Port {
+    type Pointer = Arc<Port>;
+
+    fn run(this: Arc<Port>) {
+        this.accept_all();
+    }
+}
+
+impl WorkItem<RETRY> for Port {
     type Pointer = Arc<Port>;
 
     fn run(this: Arc<Port>) {
@@ -118,6 +144,7 @@ pub(crate) fn add(nport: PortRef) -> Result {
     let port = Arc::pin_init(
         pin_init!(Port {
             accept_work <- kernel::new_work!("nvmet_tcp_rs accept_work"),
+            retry_work <- kernel::new_delayed_work!("nvmet_tcp_rs accept_retry"),
             sock,
             nport,
             addr,
@@ -162,7 +189,10 @@ pub(crate) fn remove(nport: &PortRef) {
 /// Stops a port: its callbacks, its accept work, its queues, and its references.
 fn remove_port(port: Arc<Port>) {
     drop(port.sock.detach());
-    wq::cancel_sync::<_, 0>(&port);
+    // Neither requeues the other; a retry that runs may requeue itself, which its
+    // cancellation refuses.
+    wq::cancel_sync::<_, ACCEPT>(&port);
+    wq::cancel_delayed_sync::<_, RETRY>(&port);
     queue::shutdown_port_queues(port.id);
     STATS.ports_live.fetch_sub(1, Relaxed);
     // The listener is released with the last reference, which may be this one.
@@ -170,24 +200,32 @@ fn remove_port(port: Arc<Port>) {
 
 impl Port {
     fn kick(self: ArcBorrow<'_, Self>) {
-        wq::enqueue_on::<_, 0>(wq::nvmet_wq(), ANY_CPU, Arc::from(self));
+        wq::enqueue_on::<_, ACCEPT>(wq::nvmet_wq(), ANY_CPU, Arc::from(self));
     }
 
-    fn accept_all(&self) {
+    /// Accepts every waiting connection. After a failure the rest stay in the backlog, and
+    /// the listener reports only new ones: a retry takes them [`RETRY_MS`] later.
+    fn accept_all(self: Arc<Self>) {
         loop {
-            match self.sock.accept() {
-                Ok(Some(sock)) => {
+            match QueueMem::new().and_then(|mem| Ok((mem, self.sock.accept()?))) {
+                Ok((mem, Some(sock))) => {
                     // A connection reset right away fails here (no addresses): not worth a
                     // message each time.
-                    if let Err(e) = Queue::accept(self.origin(), sock) {
+                    if let Err(e) = Queue::accept(mem, self.origin(), sock) {
+                        STATS.conn_dropped.add(1, Relaxed);
                         if crate::ffi::warn_ratelimit() {
                             pr_err!("failed to take a connection: {:?}\n", e);
                         }
                     }
                 }
-                Ok(None) => return,
+                Ok((_, None)) => return,
                 Err(e) => {
-                    pr_warn!("failed to accept: {:?}\n", e);
+                    STATS.accept_retries.add(1, Relaxed);
+                    if crate::ffi::warn_ratelimit() {
+                        pr_warn!("failed to accept: {:?}, retrying\n", e);
+                    }
+                    let delay = ffi::msecs_to_jiffies(RETRY_MS);
+                    wq::schedule_delayed::<_, RETRY>(wq::nvmet_wq(), self, delay);
                     return;
                 }
             }

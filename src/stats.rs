@@ -42,6 +42,9 @@ pub(crate) struct Stats {
     pub(crate) protocol_errors: Counter,
     /// Connections accepted since load.
     pub(crate) conn_accepted: Counter,
+    /// Connections accepted and closed at once, as a queue could not be made for them (no
+    /// memory, or already reset).
+    pub(crate) conn_dropped: Counter,
     /// Connections not yet released.
     pub(crate) conn_active: Counter,
     /// Ports enabled and not yet removed.
@@ -59,6 +62,10 @@ pub(crate) struct Stats {
     pub(crate) term_timeouts: Counter,
     /// Writes whose R2T had to wait for the queue's bound on solicited data.
     pub(crate) r2t_deferred: Counter,
+    /// Accepts that failed (and were retried later).
+    pub(crate) accept_retries: Counter,
+    /// Sends that stalled with nothing in flight (and were retried later).
+    pub(crate) send_retries: Counter,
     /// Bytes of refused commands' data dropped unread, and the receive calls that did it.
     pub(crate) bytes_discarded: Counter,
     pub(crate) discard_recvs: Counter,
@@ -82,6 +89,7 @@ pub(crate) static STATS: Stats = Stats {
     ddgst_errors: Atomic::new(0),
     protocol_errors: Atomic::new(0),
     conn_accepted: Atomic::new(0),
+    conn_dropped: Atomic::new(0),
     conn_active: Atomic::new(0),
     ports_live: Atomic::new(0),
     buffers_live: Atomic::new(0),
@@ -90,6 +98,8 @@ pub(crate) static STATS: Stats = Stats {
     connect_timeouts: Atomic::new(0),
     term_timeouts: Atomic::new(0),
     r2t_deferred: Atomic::new(0),
+    accept_retries: Atomic::new(0),
+    send_retries: Atomic::new(0),
     bytes_discarded: Atomic::new(0),
     discard_recvs: Atomic::new(0),
 };
@@ -100,7 +110,7 @@ pub(crate) struct StatsFile;
 impl Writer for StatsFile {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &STATS;
-        let rows: [(&str, &Counter); 26] = [
+        let rows: [(&str, &Counter); 29] = [
             ("bytes_placed_page_address", &s.bytes_direct),
             ("bytes_placed_highmem_guard", &s.bytes_highmem),
             ("bytes_sent", &s.bytes_sent),
@@ -117,6 +127,7 @@ impl Writer for StatsFile {
             ("data_digest_errors", &s.ddgst_errors),
             ("protocol_errors", &s.protocol_errors),
             ("connections_accepted", &s.conn_accepted),
+            ("connections_dropped", &s.conn_dropped),
             ("connections_active", &s.conn_active),
             ("ports_live", &s.ports_live),
             ("data_buffers_live", &s.buffers_live),
@@ -125,6 +136,8 @@ impl Writer for StatsFile {
             ("connect_timeouts", &s.connect_timeouts),
             ("term_timeouts", &s.term_timeouts),
             ("r2t_deferred", &s.r2t_deferred),
+            ("accept_retries", &s.accept_retries),
+            ("send_retries", &s.send_retries),
             ("bytes_discarded", &s.bytes_discarded),
             ("discard_recvs", &s.discard_recvs),
         ];

@@ -13,6 +13,10 @@ use kernel::{
     error::to_result,
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         ArcBorrow, //
     },
@@ -178,6 +182,8 @@ impl<T: ConnOwner> Callbacks<T> {
 pub(crate) struct Socket<T: Send + Sync + 'static> {
     ptr: NonNull<sys::socket>,
     hooks: KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>,
+    /// A send would have blocked since [`Socket::take_send_stall`] last looked.
+    blocked: Atomic<bool>,
     _owner: PhantomData<Arc<T>>,
 }
 
@@ -217,21 +223,34 @@ fn nonblocking(ret: i32) -> Result<usize> {
 }
 
 impl<T: Send + Sync + 'static> Socket<T> {
-    /// Takes ownership of a socket.
+    /// The hooks that [`Socket::attach_queue`] and [`Socket::attach_listener`] install.
+    fn new_hooks() -> Result<KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>> {
+        Ok(KBox::new(Opaque::zeroed(), GFP_KERNEL)?)
+    }
+
+    /// Takes ownership of a socket; releases it if that fails.
     fn from_raw(ptr: *mut sys::socket) -> Result<Self> {
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
-        let hooks = KBox::new(Opaque::zeroed(), GFP_KERNEL);
-        let Ok(hooks) = hooks else {
+        let Ok(hooks) = Self::new_hooks() else {
             // SAFETY: We own the socket, which nothing else knows yet.
             unsafe { sys::sock_release(ptr.as_ptr()) };
             return Err(ENOMEM);
         };
+        Ok(Self::with_hooks(ptr, hooks))
+    }
+
+    /// Takes ownership of a socket, with its hooks.
+    fn with_hooks(
+        ptr: NonNull<sys::socket>,
+        hooks: KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>,
+    ) -> Self {
         // INVARIANT: The caller gave us the socket; the hooks are not attached.
-        Ok(Self {
+        Self {
             ptr,
             hooks,
+            blocked: Atomic::new(false),
             _owner: PhantomData,
-        })
+        }
     }
 
     /// Creates a TCP socket listening on `addr` with the given backlog.
@@ -259,8 +278,12 @@ impl<T: Send + Sync + 'static> Socket<T> {
         Ok(sock)
     }
 
-    /// Accepts a pending connection without blocking; `None` when there is none.
+    /// Accepts a pending connection without blocking; `None` when there is none. Memory is
+    /// allocated before the connection leaves the backlog: when that fails, it stays there
+    /// for a later call (a connection dropped after it left would leave its host waiting if
+    /// the reset could not be sent either).
     pub(crate) fn accept<Q: Send + Sync + 'static>(&self) -> Result<Option<Socket<Q>>> {
+        let hooks = Socket::<Q>::new_hooks()?;
         let mut ptr = core::ptr::null_mut();
         // SAFETY: The socket is valid and `ptr` is valid for writes.
         let ret =
@@ -270,7 +293,8 @@ impl<T: Send + Sync + 'static> Socket<T> {
         }
         to_result(ret)?;
         // `kernel_accept` succeeded and gave us a new socket.
-        Socket::from_raw(ptr).map(Some)
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        Ok(Some(Socket::with_hooks(ptr, hooks)))
     }
 
     /// Applies the per-connection options: no linger, priority, and the peer's TOS.
@@ -361,6 +385,24 @@ impl<T: Send + Sync + 'static> Socket<T> {
         unsafe { sys::nvmet_tcp_rs_sock_cpu(self.ptr.as_ptr()) }
     }
 
+    /// Whether a send would have blocked, since the last call, while nothing is in flight:
+    /// the kernel could not allocate a buffer, not a full socket. TCP then calls the
+    /// write-space callback at once (for edge-triggered pollers), so trying again right away
+    /// would spin for as long as the memory is short.
+    pub(crate) fn take_send_stall(&self) -> bool {
+        // SAFETY: The socket is valid.
+        self.blocked.xchg(false, Relaxed)
+            && unsafe { sys::nvmet_tcp_rs_sock_idle(self.ptr.as_ptr()) }
+    }
+
+    /// Maps the result of a non-blocking send, noting when it would have blocked.
+    fn sent(&self, ret: i32) -> Result<usize> {
+        if ret == -(sys::EAGAIN as i32) {
+            self.blocked.store(true, Relaxed);
+        }
+        nonblocking(ret)
+    }
+
     /// Makes the release of the socket a graceful close, which delivers what is queued,
     /// instead of the reset that [`Socket::setup_connection`] asks for.
     pub(crate) fn deliver_on_close(&self) {
@@ -445,7 +487,7 @@ impl<T: Send + Sync + 'static> Socket<T> {
         };
         // SAFETY: The socket is valid and the kvec points to `data`, which `kernel_sendmsg` only
         // reads (it copies into the socket buffer).
-        nonblocking(unsafe {
+        self.sent(unsafe {
             sys::kernel_sendmsg(self.ptr.as_ptr(), &mut msg, &mut vec, 1, data.len())
         })
     }
@@ -478,7 +520,7 @@ impl<T: Send + Sync + 'static> Socket<T> {
         unsafe { sys::iov_iter_bvec(&mut msg.msg_iter, sys::ITER_SOURCE, &bvec, 1, len as usize) };
         // SAFETY: The socket is valid; with `MSG_SPLICE_PAGES` it takes page references for
         // whatever it keeps, so the page may be freed by its owner after this returns.
-        nonblocking(unsafe { sys::sock_sendmsg(self.ptr.as_ptr(), &mut msg) })
+        self.sent(unsafe { sys::sock_sendmsg(self.ptr.as_ptr(), &mut msg) })
     }
 }
 

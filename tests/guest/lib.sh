@@ -435,8 +435,7 @@ verify_io_region() {
 # ---- the reliability suite's table ---------------------------------------------------------
 
 # row CASE RESULT WHAT...: one line of the reliability table (tests/guest/reliability.sh) in
-# $RELI_ROWS: RESULT is ok or FAIL (for nvmet_tcp_rs), known (an open defect, named in
-# WHAT: not a failure, listed under the table), seen (nvmet_tcp: only reported);
+# $RELI_ROWS: RESULT is ok or FAIL (for nvmet_tcp_rs), seen (nvmet_tcp: only reported);
 # WHAT says what the target did. Also printed.
 row() {
 	_case=$1 _res=$2
