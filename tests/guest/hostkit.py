@@ -307,8 +307,8 @@ def _watchdog(_sig, _frame):
 def run_suite(prog, cases, budget):
     """The main program of a case list [(name, fn(ctx) -> (kind, text))]: argv is HOST PORT
     SUBNQN [--strict]. Prints "PROG: ok|FAIL|seen NAME: text [secs]" per case and, with
-    --strict, a closing count; appends "NAME<TAB>kind<TAB>text" to $RELI_ROWS if set (the
-    reliability table). PROG_CASES=name,... in the environment runs only those cases. The
+    --strict, a closing count; with $RELI_ROWS set, prints "reliability-row: NAME<TAB>kind
+    <TAB>text" and appends the row to that file (the reliability table). PROG_CASES=name,... in the environment runs only those cases. The
     whole run may take `budget` seconds. Returns the exit status: 1 on a FAIL."""
     args = [a for a in sys.argv[1:] if a != "--strict"]
     if len(args) != 3:
@@ -347,8 +347,11 @@ def run_suite(prog, cases, budget):
             kind, text = "FAIL", f"error in {prog}.py: " + traceback.format_exc().replace("\n", " | ")
         print(f"{prog}: {kind} {name}: {text} [{time.monotonic() - t0:.1f} s]", flush=True)
         if rows:
+            # Printed at once too (see lib.sh: row), for the table of a run that hangs later.
+            line = f"{name}\t{kind}\t{' '.join(text.split())}"
+            print(f"reliability-row: {line}", flush=True)
             with open(rows, "a") as f:
-                f.write(f"{name}\t{kind}\t{' '.join(text.split())}\n")
+                f.write(line + "\n")
         passed += kind == "ok"
         failed += kind == "FAIL"
         if aborted:

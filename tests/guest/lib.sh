@@ -436,12 +436,17 @@ verify_io_region() {
 
 # row CASE RESULT WHAT...: one line of the reliability table (tests/guest/reliability.sh) in
 # $RELI_ROWS: RESULT is ok or FAIL (for nvmet_tcp_rs), seen (nvmet_tcp: only reported);
-# WHAT says what the target did. Also printed.
+# WHAT says what the target did. Also printed: with $RELI_ROWS, as the table's line
+# "reliability-row: CASE<TAB>RESULT<TAB>WHAT" at once, so that a run that hangs later (the C
+# target's release hang) still has its rows in the console.
 row() {
 	_case=$1 _res=$2
 	shift 2
 	say "$_res $_case: $*"
-	[ -z "${RELI_ROWS:-}" ] || printf '%s\t%s\t%s\n' "$_case" "$_res" "$*" >>"$RELI_ROWS"
+	[ -z "${RELI_ROWS:-}" ] || {
+		printf '%s\t%s\t%s\n' "$_case" "$_res" "$*" >>"$RELI_ROWS"
+		printf 'reliability-row: %s\t%s\t%s\n' "$_case" "$_res" "$*"
+	}
 }
 # verdict PASSED: ok or FAIL for nvmet_tcp_rs ($TRANSPORT), seen for nvmet_tcp.
 verdict() {

@@ -20,9 +20,10 @@
 #   highmem  with highmem=1, a verified pass whose data went through the kmap_local guard;
 #   live     nvmet_tcp_rs's live counters (connections, data buffers, ports) at zero once
 #            every host is gone.
-# Every result is a row, printed as "reliability-row: CASE<TAB>RESULT<TAB>WHAT" (ok or FAIL for
-# nvmet_tcp_rs, seen for nvmet_tcp, whose results are only reported). The scenario fails if a
-# row of nvmet_tcp_rs is not ok; any kernel splat fails the run (scripts/check-log).
+# Every result is a row, printed as soon as it is known as "reliability-row: CASE<TAB>RESULT
+# <TAB>WHAT" (ok or FAIL for nvmet_tcp_rs, seen for nvmet_tcp, whose results are only
+# reported). The scenario fails if a row of nvmet_tcp_rs is not ok; any kernel splat fails the
+# run (scripts/check-log).
 ME=reliability
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -204,7 +205,6 @@ fi
 
 # --- the rows ------------------------------------------------------------------------------
 
-sed "s/^/reliability-row: /" "$RELI_ROWS"
 n=$(wc -l <"$RELI_ROWS")
 bad=$(grep -c "	FAIL	" "$RELI_ROWS")
 say "$TRANSPORT $level: $n rows, $bad FAIL"
