@@ -22,8 +22,8 @@
 # controller reconnects, reconnect_delay=1, or a fresh one connects) and verifies a write and
 # read in-capsule and by R2T; with the case's controllers gone nvmet_tcp_rs's live counters
 # (connections_active, data_buffers_live, ports_live) are back; the host logged no I/O timeout
-# (a command left unanswered for 30 s) and, below 100 % (where nothing can be sent or
-# accepted), no Keep Alive timeout (none answered within KATO) and no ICResp timeout (a
+# (a command left unanswered for 30 s, unless nothing could be sent that long: 100 % for 30 s)
+# and, below 100 % (where nothing can be sent or accepted), no Keep Alive timeout (none answered within KATO) and no ICResp timeout (a
 # connection left unanswered for 10 s, see case_end). Failures really were
 # injected: the count is exact, from the debugfs "times" budget (the log's "FAULT_INJECTION:
 # forcing a failure" lines are a rate-limited sample, and __GFP_NOWARN allocations, the data
@@ -128,12 +128,14 @@ fi_set $dbg/failslab cache-filter N
 fi_set $dbg/fail_page_alloc ignore-gfp-highmem N
 fi_set $dbg/fail_page_alloc min-order 0
 fi_on() { # PERCENT
+	t_inj=$(centis)
 	for d in $fis; do fi_set "$d" times $budget; done
 	for d in $fis; do fi_set "$d" probability "$1"; done
 }
 fi_count() { echo $((2 * budget - $(cat $dbg/failslab/times) - $(cat $dbg/fail_page_alloc/times))); }
-fi_off() { # sets injected, inj_slab, inj_page: the failures injected since fi_on
+fi_off() { # sets injected, inj_slab, inj_page: the failures injected since fi_on; inj_secs
 	for d in $fis; do fi_set "$d" probability 0; done
+	inj_secs=$((($(centis) - t_inj) / 100))
 	inj_slab=$((budget - $(cat $dbg/failslab/times))) inj_page=$((budget - $(cat $dbg/fail_page_alloc/times)))
 	injected=$((inj_slab + inj_page))
 	for d in $fis; do fi_set "$d" times 0; done
@@ -338,8 +340,11 @@ case_end() {
 	read -r _tmo _ka _icr _lost _rec _log <<-EOF
 		$(kcount $seq)
 	EOF
-	# At 100 % nothing can be sent or accepted: Keep Alive and ICResp timeouts are inevitable.
-	[ "$_tmo" = 0 ] && { [ "$cpct" = 100 ] || [ "$_ka" = 0 ]; } || bad
+	# At 100 % nothing can be sent or accepted: Keep Alive and ICResp timeouts are inevitable,
+	# and so is an I/O timeout (30 s) if the injection lasted that long (teardown's steps wait
+	# for the host: a controller's deletion waits for its Property Set's answer, 60 s).
+	{ [ "$_tmo" = 0 ] || { [ "$cpct" = 100 ] && [ "$inj_secs" -ge 30 ]; }; } &&
+		{ [ "$cpct" = 100 ] || [ "$_ka" = 0 ]; } || bad
 	# Below 100 %, an ICResp timeout must be a connection that the target dropped (the
 	# connect case counts them: connections_dropped), not one left waiting. A failure before
 	# the connection leaves the backlog (kernel_accept()'s sock_create_lite(), our hooks) is
@@ -351,7 +356,7 @@ case_end() {
 	if [ $injected = 0 ]; then
 		bad
 		_inj="NO failure injected (nothing exercised)"
-	else _inj="$injected failures injected (slab $inj_slab, page $inj_page; $_log logged)"; fi
+	else _inj="$injected failures injected in $inj_secs s (slab $inj_slab, page $inj_page; $_log logged)"; fi
 	row "$cname" "$(verdict $cok)" "$_inj; $cwhat; host: $_lost error recoveries, $_rec reconnects, $_tmo I/O, $_ka Keep Alive and $_icr ICResp timeouts; $(secs $(($(centis) - t_case))) s"
 }
 
