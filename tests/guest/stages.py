@@ -747,6 +747,12 @@ def meminfo_kib(*names):
     return sum(info[n] for n in names)
 
 
+def tcp_socks():
+    """The kernel's TCP sockets (slab "TCP" and "TCPv6": active objects)."""
+    with open("/proc/slabinfo") as f:
+        return sum(int(line.split()[1]) for line in f if line.split()[0] in ("TCP", "TCPv6"))
+
+
 def flood_case(kind):
     n = {"idle": 1000, "icreq": 1000, "cycles": 500}[kind] if FULL else {"idle": 200, "icreq": 200, "cycles": 100}[kind]
 
@@ -755,6 +761,7 @@ def flood_case(kind):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 256), max(hard, n + 256)))
         mem0 = meminfo_kib("Slab", "KernelStack", "PageTables")
+        tcp0 = tcp_socks()
         socks, refused, peak = [], 0, 0
         t0 = time.monotonic()
         try:
@@ -780,11 +787,16 @@ def flood_case(kind):
         if ctx.strict:
             text += f", {peak} live at once"
         passed, text = conns_back(ctx, base, text)
-        time.sleep(1)
+        # The connections' own objects, TCP sockets, must come back (within TCP's own timers,
+        # about 60 s); the kernel's total is shown only, as the honest host's I/O in flight
+        # (skbs) moves it by megabytes.
+        t1 = time.monotonic()
+        while tcp_socks() > tcp0 + 16 and time.monotonic() - t1 < 120:
+            time.sleep(2)
+        tcp1 = tcp_socks()
         mem2 = meminfo_kib("Slab", "KernelStack", "PageTables")
-        # Slab caches keep some freed objects: allow 2 KiB per connection of slack.
-        passed = passed and mem2 - mem0 < 2 * n + 4096
-        return ctx.verdict(passed, f"{text}; {mem2 - mem0:+d} KiB after the close")
+        passed = passed and tcp1 <= tcp0 + 16
+        return ctx.verdict(passed, f"{text}; TCP sockets {tcp1 - tcp0:+d} {time.monotonic() - t1:.0f} s after the close, kernel memory {mem2 - mem0:+d} KiB")
     return run
 
 
@@ -852,7 +864,7 @@ CASES = [
 
 
 def main():
-    return run_suite("stages", CASES, 1500 if FULL else 600)
+    return run_suite("stages", CASES, 2400 if FULL else 900)
 
 
 if __name__ == "__main__":
