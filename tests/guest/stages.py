@@ -787,11 +787,12 @@ def flood_case(kind):
         if ctx.strict:
             text += f", {peak} live at once"
         passed, text = conns_back(ctx, base, text)
-        # The connections' own objects, TCP sockets, must come back (within TCP's own timers,
-        # about 60 s); the kernel's total is shown only, as the honest host's I/O in flight
-        # (skbs) moves it by megabytes.
+        # The connections' own objects, TCP sockets, must come back (within TCP's own timers:
+        # a minute or two after the close under TCG, 113 s once beside other guests); the
+        # kernel's total is shown only, as the honest host's I/O in flight (skbs) moves it by
+        # megabytes.
         t1 = time.monotonic()
-        while tcp_socks() > tcp0 + 16 and time.monotonic() - t1 < 120:
+        while tcp_socks() > tcp0 + 16 and time.monotonic() - t1 < 180:
             time.sleep(2)
         tcp1 = tcp_socks()
         mem2 = meminfo_kib("Slab", "KernelStack", "PageTables")
