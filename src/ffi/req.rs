@@ -182,10 +182,9 @@ impl Req {
             (*req).sg_cnt = 0;
             (*req).transfer_len = 0;
         }
-        // SAFETY: The request stays in place (made by a pinned initialiser) and alive while the
-        // core may use it (caller), and so do its entries; the pair is live and stays so
-        // (checked above, and the caller excludes a concurrent destroy), and `ops` is a table
-        // that lives forever, whose ops find the queue of the pair (caller).
+        // The request and its entries stay in place (pinned) and alive while the core may use
+        // them (caller); the pair is live (checked above; the caller excludes a destroy).
+        // SAFETY: As above, and `ops` lives forever; its ops find the pair's queue (caller).
         let accepted = unsafe { sys::nvmet_req_init(req, pair.sq_ptr(), ops.as_ptr()) };
         let next = if accepted {
             State::Initialised
@@ -208,10 +207,9 @@ impl Req {
         {
             return 0;
         }
-        // SAFETY: This call moved the state to `Inspecting`, so nothing else touches the
-        // request (type invariant). An initialised request has its sq, command and namespace
-        // set, and its sq's controller (if any) is live while the sq holds it: that is all
-        // `nvmet_req_transfer_len` reads.
+        // An initialised request has its sq, command and namespace set, and its sq's controller
+        // (if any) is live while the sq holds it: that is all `nvmet_req_transfer_len` reads.
+        // SAFETY: As above; this call moved the state to `Inspecting`: nothing else touches it.
         let len = unsafe { sys::nvmet_req_transfer_len(self.req.get()) };
         self.state.store(State::Initialised, Release);
         u32::try_from(len).unwrap_or(u32::MAX)

@@ -51,12 +51,11 @@ pub(crate) fn enqueue_on<T, const ID: u64>(wq: Wq, cpu: i32, item: Arc<T>)
 where
     T: WorkItem<ID, Pointer = Arc<T>> + HasWork<T, ID> + Send + Sync + 'static,
 {
-    // SAFETY: `queue_work_on` returns false when the work item is pending already (or, as for
-    // `kernel::workqueue::Queue::enqueue`, disabled while a cancel runs): `__enqueue` then
-    // gives our reference back. When it returns true the workqueue owns the reference that
-    // `__enqueue` leaked, and the pointer stays valid until the work function
-    // (`WorkItemPointer::run` of `Arc`, set by `Work::new`) takes it back. `wq` is live (type
-    // invariant).
+    // `queue_work_on` returns false when the work item is pending (or disabled while a cancel
+    // runs, as for `kernel::workqueue::Queue::enqueue`): `__enqueue` gives our reference back.
+    // Returning true, the workqueue owns the leaked reference until the work function
+    // (`WorkItemPointer::run` of `Arc`, set by `Work::new`) takes it back.
+    // SAFETY: As above; `wq` is live (type invariant).
     let ret = unsafe { item.__enqueue(|work| sys::queue_work_on(cpu, wq.0.as_ptr(), work)) };
     // Not queued: `ret` is our reference back, dropped here.
     drop(ret);
@@ -103,11 +102,11 @@ where
     T: WorkItem<ID, Pointer = Arc<T>> + HasDelayedWork<T, ID> + Send + Sync + 'static,
 {
     cancel_delayed(&item);
-    // SAFETY: `queue_delayed_work_on` returns false when the work item is pending (or disabled
-    // while a cancel runs): `__enqueue` then gives our reference back. When it returns true the
-    // workqueue owns the reference that `__enqueue` leaked until the work function takes it
-    // back. The `work_struct` is the `work` field of a `delayed_work` (`HasDelayedWork`), and
-    // `wq` is live (type invariant).
+    // `queue_delayed_work_on` returns false when the work item is pending (or disabled while a
+    // cancel runs): `__enqueue` gives our reference back. Returning true, the workqueue owns
+    // the leaked reference until the work function takes it back.
+    // SAFETY: As above; the `work_struct` is the `work` field of a `delayed_work`
+    // (`HasDelayedWork`), and `wq` is live (type invariant).
     let ret = unsafe {
         item.__enqueue(|work| {
             let dwork = kernel::container_of!(work, sys::delayed_work, work);
@@ -200,10 +199,10 @@ impl Drop for Workqueue {
 
 /// Returns the nvmet core's workqueue, on which the C target runs accept and release work.
 pub(crate) fn nvmet_wq() -> Wq {
-    // SAFETY: `nvmet_wq` is set by the nvmet core's module init, which ran before ours as we
-    // depend on its symbols, fails when it cannot allocate the workqueue, and never changes it
-    // while we are loaded: the pointer is not NULL.
     // INVARIANT: The core's workqueue outlives our module, which depends on the core.
+    // The core's module init, which ran before ours (we use its symbols), sets `nvmet_wq` or
+    // fails, and nothing changes it while we are loaded.
+    // SAFETY: As above, the pointer is not NULL.
     Wq(unsafe { NonNull::new_unchecked(sys::nvmet_wq) })
 }
 
