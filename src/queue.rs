@@ -116,6 +116,15 @@ const R2T_BYTES_PER_QUEUE: u32 = 2 * MAXH2CDATA;
 const IO_WORK: u64 = 0;
 const RELEASE_WORK: u64 = 1;
 const DEADLINE: u64 = 2;
+const SEND_RETRY: u64 = 3;
+
+/// The pause before a send that failed for memory (see [`Socket::take_send_stall`]) is tried
+/// again. Fixed, not growing: a queue at 50 % failures stalls on nearly every run, and a pause
+/// that doubled held its Keep Alive response past the host's timeout. At 10 ms a queue that
+/// only fails tries 100 times a second, where TCP's wake-up had it try thousands of times. A
+/// blocking sender in the same spot waits 2 jiffies or more (`sk_stream_wait_memory()`'s
+/// `vm_wait`).
+const SEND_RETRY_MS: u32 = 10;
 
 /// Where a queue is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -182,6 +191,8 @@ struct IoState {
     tx: Tx,
     /// When the idle-poll period ends, in jiffies.
     poll_end: usize,
+    /// Until when (in jiffies) sending waits after a stall; the send retry work runs then.
+    send_hold: Option<usize>,
     /// The command states, by transfer tag.
     cmds: Cmds,
 }
@@ -205,6 +216,9 @@ pub(crate) struct Queue {
     /// out (see [`deadline`]).
     #[pin]
     deadline: DelayedWork<Queue, DEADLINE>,
+    /// Runs the I/O work again after a send stalled with nothing in flight.
+    #[pin]
+    send_retry: DelayedWork<Queue, SEND_RETRY>,
     #[pin]
     pair: QueuePair,
     /// Taken by the I/O work for each run, and by the teardown once the I/O work is idle.
@@ -245,6 +259,7 @@ kernel::impl_has_work! {
 
 kernel::impl_has_delayed_work! {
     impl HasDelayedWork<Queue, DEADLINE> for Queue { self.deadline }
+    impl HasDelayedWork<Queue, SEND_RETRY> for Queue { self.send_retry }
 }
 
 impl WorkItem<IO_WORK> for Queue {
@@ -252,6 +267,14 @@ impl WorkItem<IO_WORK> for Queue {
 
     fn run(this: Arc<Queue>) {
         this.io_work();
+    }
+}
+
+impl WorkItem<SEND_RETRY> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        this.as_arc_borrow().kick();
     }
 }
 
@@ -337,6 +360,7 @@ impl Queue {
                 io_work <- kernel::new_work!("nvmet_tcp_rs io_work"),
                 release_work <- kernel::new_work!("nvmet_tcp_rs release_work"),
                 deadline <- kernel::new_delayed_work!("nvmet_tcp_rs deadline"),
+                send_retry <- kernel::new_delayed_work!("nvmet_tcp_rs send_retry"),
                 pair <- QueuePair::new(),
                 io <- new_mutex!(IoState {
                     conn: ConnState::AwaitIcReq,
@@ -362,6 +386,7 @@ impl Queue {
                     },
                     tx: Tx::new(),
                     poll_end,
+                    send_hold: None,
                     cmds: Cmds::new(),
                 }),
                 new_slots <- new_mutex!(None),
@@ -469,6 +494,10 @@ impl Queue {
         }
         let mut ops = 0;
         let mut pending;
+        // Jiffies wrap: compare the signed difference, as `time_before` does.
+        let held = io
+            .send_hold
+            .is_some_and(|t| (t.wrapping_sub(ffi::jiffies()) as isize) > 0);
         // As in the C target: another pass (or run) only while a budget ran out. A pass that
         // found the socket empty and nothing to send ends the run; new data, a completion or
         // write space queues it again.
@@ -477,9 +506,11 @@ impl Queue {
                 Ok(more) => more,
                 Err(e) => return self.close(io, e),
             };
-            match self.try_send(io, SEND_BUDGET, &mut ops) {
-                Ok(more) => pending |= more,
-                Err(e) => return self.close(io, e),
+            if !held {
+                match self.try_send(io, SEND_BUDGET, &mut ops) {
+                    Ok(more) => pending |= more,
+                    Err(e) => return self.close(io, e),
+                }
             }
             if io.tx.is_closed() {
                 // The C2HTermReq is out (or there was none to send).
@@ -488,6 +519,17 @@ impl Queue {
             if !pending || ops >= IO_WORK_BUDGET {
                 break;
             }
+        }
+        // A send that failed for memory is tried again later, not at once (TCP's write-space
+        // call after the failure would have it spin while the memory is short).
+        let stalled = !held && self.sock.take_send_stall();
+        if stalled {
+            let delay = ffi::msecs_to_jiffies(SEND_RETRY_MS);
+            io.send_hold = Some(ffi::jiffies().wrapping_add(delay));
+            STATS.send_retries.add(1, Relaxed);
+            wq::schedule_delayed::<_, SEND_RETRY>(wq::nvmet_wq(), self.clone(), delay);
+        } else if !held {
+            io.send_hold = None;
         }
         if pending {
             self.as_arc_borrow().kick();
@@ -543,8 +585,10 @@ impl Queue {
         // From now on the I/O work only runs when a completion queues it, and then returns at
         // once since the state is `Disconnecting`.
         wq::cancel_sync::<_, IO_WORK>(&self);
-        // Only the attach callback and the I/O work arm the deadline: neither can any more.
+        // Only the attach callback and the I/O work arm the deadline and the send retry:
+        // neither can any more.
         wq::cancel_delayed_sync::<_, DEADLINE>(&self);
+        wq::cancel_delayed_sync::<_, SEND_RETRY>(&self);
         {
             let mut io = self.io.lock();
             for (tag, st) in io.cmds.iter_mut() {

@@ -64,6 +64,8 @@ pub(crate) struct Stats {
     pub(crate) r2t_deferred: Counter,
     /// Accepts that failed (and were retried later).
     pub(crate) accept_retries: Counter,
+    /// Sends that stalled with nothing in flight (and were retried later).
+    pub(crate) send_retries: Counter,
     /// Bytes of refused commands' data dropped unread, and the receive calls that did it.
     pub(crate) bytes_discarded: Counter,
     pub(crate) discard_recvs: Counter,
@@ -97,6 +99,7 @@ pub(crate) static STATS: Stats = Stats {
     term_timeouts: Atomic::new(0),
     r2t_deferred: Atomic::new(0),
     accept_retries: Atomic::new(0),
+    send_retries: Atomic::new(0),
     bytes_discarded: Atomic::new(0),
     discard_recvs: Atomic::new(0),
 };
@@ -107,7 +110,7 @@ pub(crate) struct StatsFile;
 impl Writer for StatsFile {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &STATS;
-        let rows: [(&str, &Counter); 28] = [
+        let rows: [(&str, &Counter); 29] = [
             ("bytes_placed_page_address", &s.bytes_direct),
             ("bytes_placed_highmem_guard", &s.bytes_highmem),
             ("bytes_sent", &s.bytes_sent),
@@ -134,6 +137,7 @@ impl Writer for StatsFile {
             ("term_timeouts", &s.term_timeouts),
             ("r2t_deferred", &s.r2t_deferred),
             ("accept_retries", &s.accept_retries),
+            ("send_retries", &s.send_retries),
             ("bytes_discarded", &s.bytes_discarded),
             ("discard_recvs", &s.discard_recvs),
         ];

@@ -47,6 +47,7 @@ void *nvmet_tcp_rs_sock_detach(struct socket *sock, struct nvmet_tcp_rs_sk_hooks
 void nvmet_tcp_rs_sock_setup_listener(struct socket *sock, int priority);
 void nvmet_tcp_rs_sock_setup_queue(struct socket *sock, int priority);
 int nvmet_tcp_rs_sock_cpu(struct socket *sock);
+bool nvmet_tcp_rs_sock_idle(struct socket *sock);
 void nvmet_tcp_rs_sock_linger_default(struct socket *sock);
 int nvmet_tcp_rs_sock_recv_discard(struct socket *sock, size_t len);
 

@@ -188,6 +188,15 @@ void nvmet_tcp_rs_sock_linger_default(struct socket *sock)
 	release_sock(sock->sk);
 }
 
+/*
+ * Nothing queued or in flight: a send that would block now failed to allocate, as the socket
+ * has room. A snapshot without the socket lock.
+ */
+bool nvmet_tcp_rs_sock_idle(struct socket *sock)
+{
+	return tcp_rtx_and_write_queues_empty(sock->sk);
+}
+
 int nvmet_tcp_rs_sock_cpu(struct socket *sock)
 {
 	int cpu = READ_ONCE(sock->sk->sk_incoming_cpu);

@@ -13,6 +13,10 @@ use kernel::{
     error::to_result,
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         ArcBorrow, //
     },
@@ -178,6 +182,8 @@ impl<T: ConnOwner> Callbacks<T> {
 pub(crate) struct Socket<T: Send + Sync + 'static> {
     ptr: NonNull<sys::socket>,
     hooks: KBox<Opaque<sys::nvmet_tcp_rs_sk_hooks>>,
+    /// A send would have blocked since [`Socket::take_send_stall`] last looked.
+    blocked: Atomic<bool>,
     _owner: PhantomData<Arc<T>>,
 }
 
@@ -242,6 +248,7 @@ impl<T: Send + Sync + 'static> Socket<T> {
         Self {
             ptr,
             hooks,
+            blocked: Atomic::new(false),
             _owner: PhantomData,
         }
     }
@@ -378,6 +385,24 @@ impl<T: Send + Sync + 'static> Socket<T> {
         unsafe { sys::nvmet_tcp_rs_sock_cpu(self.ptr.as_ptr()) }
     }
 
+    /// Whether a send would have blocked, since the last call, while nothing is in flight:
+    /// the kernel could not allocate a buffer, not a full socket. TCP then calls the
+    /// write-space callback at once (for edge-triggered pollers), so trying again right away
+    /// would spin for as long as the memory is short.
+    pub(crate) fn take_send_stall(&self) -> bool {
+        // SAFETY: The socket is valid.
+        self.blocked.xchg(false, Relaxed)
+            && unsafe { sys::nvmet_tcp_rs_sock_idle(self.ptr.as_ptr()) }
+    }
+
+    /// Maps the result of a non-blocking send, noting when it would have blocked.
+    fn sent(&self, ret: i32) -> Result<usize> {
+        if ret == -(sys::EAGAIN as i32) {
+            self.blocked.store(true, Relaxed);
+        }
+        nonblocking(ret)
+    }
+
     /// Makes the release of the socket a graceful close, which delivers what is queued,
     /// instead of the reset that [`Socket::setup_connection`] asks for.
     pub(crate) fn deliver_on_close(&self) {
@@ -462,7 +487,7 @@ impl<T: Send + Sync + 'static> Socket<T> {
         };
         // SAFETY: The socket is valid and the kvec points to `data`, which `kernel_sendmsg` only
         // reads (it copies into the socket buffer).
-        nonblocking(unsafe {
+        self.sent(unsafe {
             sys::kernel_sendmsg(self.ptr.as_ptr(), &mut msg, &mut vec, 1, data.len())
         })
     }
@@ -495,7 +520,7 @@ impl<T: Send + Sync + 'static> Socket<T> {
         unsafe { sys::iov_iter_bvec(&mut msg.msg_iter, sys::ITER_SOURCE, &bvec, 1, len as usize) };
         // SAFETY: The socket is valid; with `MSG_SPLICE_PAGES` it takes page references for
         // whatever it keeps, so the page may be freed by its owner after this returns.
-        nonblocking(unsafe { sys::sock_sendmsg(self.ptr.as_ptr(), &mut msg) })
+        self.sent(unsafe { sys::sock_sendmsg(self.ptr.as_ptr(), &mut msg) })
     }
 }
 

