@@ -10,6 +10,9 @@
 #   make test                  everything: host tests, lints, VM scenarios on both arches
 #   make bench                 nvmet_tcp_rs against the C nvmet-tcp in one guest: ratios
 #   make stress                the whole reliability suite (make test runs it bounded)
+#   make install               build as nvmet-tcp for the running kernel (or KDIR=...) and install
+#                              it to stand in for the C nvmet-tcp (DESTDIR=... for a staging root)
+#   make uninstall             undo that (KVER=... for another kernel than the running one)
 
 CACHE ?= /var/cache/nvmet-tcp-rs
 RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' $(CURDIR)/rust-toolchain.toml)
@@ -23,27 +26,25 @@ DEFAULT_KDIR := 1
 endif
 
 # A clang-built kernel wants its modules built with the same clang (KASAN needs clang).
-ifeq ($(origin LLVM),undefined)
-ifneq ($(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config),)
-LLVM := $(if $(shell command -v clang-19),-19,1)
-endif
-endif
+# $(call llvm_for,KDIR): the LLVM= argument for KDIR's kbuild.
+llvm_for = $(if $(LLVM),LLVM=$(LLVM),$(if $(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(1)/.config),LLVM=$(if $(shell command -v clang-19),-19,1)))
 # Given to the kbuild sub-make only: scripts/test builds the ARMv7 module with gcc, and an
 # exported LLVM would leak into it.
 unexport LLVM
 
-.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench stress
+.PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench stress \
+	install uninstall
 
 all: modules
 
 modules: $(if $(DEFAULT_KDIR),$(KDIR)/.built)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM)) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(call llvm_for,$(KDIR)) modules
 
 $(CACHE)/kernel/x86_64-debug/.built:
 	scripts/build-kernel x86_64-debug >/dev/null
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM)) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(call llvm_for,$(KDIR)) clean
 	rm -f src/ffi/bindings_generated.rs
 
 setup:
@@ -79,3 +80,16 @@ bench:
 
 stress:
 	scripts/stress
+
+# The installed module is built under the C module's name (Kbuild), against the running
+# kernel's build tree unless KDIR says otherwise. Kbuild sees the changed flags and rebuilds
+# what differs from a plain `make`.
+INSTALL_KDIR := $(if $(DEFAULT_KDIR),/lib/modules/$(shell uname -r)/build,$(KDIR))
+
+install:
+	$(MAKE) -C $(INSTALL_KDIR) M=$(CURDIR) NVMET_TCP_RS_NAME=nvmet-tcp \
+		$(call llvm_for,$(INSTALL_KDIR)) modules
+	scripts/install $(if $(DESTDIR),--destdir $(DESTDIR)) nvmet-tcp.ko
+
+uninstall:
+	scripts/install --uninstall $(if $(DESTDIR),--destdir $(DESTDIR)) $(if $(KVER),--kver $(KVER))
