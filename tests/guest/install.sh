@@ -27,16 +27,9 @@ nqn=nqn.2014-08.org.nvmexpress:nvmet-tcp-rs-install
 tmp=/tmp/install
 mkdir -p "$tmp" || die "cannot create $tmp"
 
-# Writable copies, bound over the read-only originals (scripts/setup makes sure they exist):
-# the installer writes updates/, the depmod data and /etc/depmod.d, and the scenario an
-# options line in /etc/modprobe.d.
-for d in /lib/modules /etc/depmod.d /etc/modprobe.d; do
-	[ -d "$d" ] || die "no $d to bind a writable copy over (run scripts/setup)"
-	rw=/run/rw$(echo "$d" | tr / -)
-	run mkdir -p "$rw"
-	run cp -a "$d/." "$rw/"
-	run mount --bind "$rw" "$d"
-done
+# Writable copies of what the installer writes (updates/, the depmod data, /etc/depmod.d)
+# and of /etc/modprobe.d for an options line.
+writable_copies /lib/modules /etc/depmod.d /etc/modprobe.d
 MODULES_BEFORE=$tmp/modules.before
 cat /proc/modules >"$MODULES_BEFORE"
 

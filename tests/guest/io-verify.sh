@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1]
-#           [param=NAME=VALUE]... [stat=NAME]...
+#           [param=NAME=VALUE]... [stat=NAME]... [nvmetcli=DIR pythonpath=DIR json=FILE]
 #
 # Data integrity over NVMe/TCP on loopback. TRANSPORT is the target transport module:
 # nvmet_tcp (modprobe'd) or nvmet_tcp_rs (insmod'ed from a vm-run --module file).
@@ -14,7 +14,9 @@
 # corrupt=1 overwrites a sector on the ram disk behind the target's back: the scenario
 # must then fail, which shows that the comparison works. Each param= is a module parameter
 # of TRANSPORT; each stat= names a counter of /sys/kernel/debug/nvmet_tcp_rs/stats that must
-# be above 0 at the end.
+# be above 0 at the end. With nvmetcli=DIR (and its pythonpath=, scripts/third-party), the
+# target is set up as a user would, by `nvmetcli restore` of FILE (in tests/guest; it must
+# describe the same subsystem, port and ram disk), instead of through configfs here.
 ME=io-verify
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +24,7 @@ ME=io-verify
 transport=${1:-}
 [ -n "$transport" ] || die "usage: io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1] [param=NAME=VALUE]... [stat=NAME]..."
 shift
-adrfam=ipv4 port=4420 corrupt=0 params="" want_stats=""
+adrfam=ipv4 port=4420 corrupt=0 params="" want_stats="" nvmetcli_dir="" pythonpath="" json=""
 for a in "$@"; do
 	case $a in
 	param=*=*) params="$params ${a#param=}" ;;
@@ -31,6 +33,9 @@ for a in "$@"; do
 	port=*) port=${a#*=} ;;
 	connect=*) NVMF_CONNECT=${a#*=} ;;
 	corrupt=*) corrupt=${a#*=} ;;
+	nvmetcli=*) nvmetcli_dir=${a#*=} ;;
+	pythonpath=*) pythonpath=${a#*=} ;;
+	json=*) json=$(dirname "$0")/${a#*=} ;;
 	*) die "unknown argument '$a'" ;;
 	esac
 done
@@ -64,9 +69,17 @@ kmsg "setup"
 # shellcheck disable=SC2086 # params is a word list
 target_modules_load "$transport" $ram_kib $params
 
-nvmet_subsys_create "$nqn" 1 $ram
-nvmet_port_create 1 tcp "$adrfam" "$traddr" "$port"
-nvmet_port_add_subsys 1 "$nqn"
+if [ -n "$nvmetcli_dir" ]; then
+	[ -f "$json" ] || die "nvmetcli= needs json=FILE"
+	say "nvmetcli restore $(basename "$json")"
+	(cd "$nvmetcli_dir" && PYTHONPATH=$pythonpath python3 ./nvmetcli restore "$json") ||
+		die "nvmetcli restore $json failed"
+	[ -e "$NVMET_CFS/ports/1/subsystems/$nqn" ] || die "$json does not export $nqn on port 1"
+else
+	nvmet_subsys_create "$nqn" 1 $ram
+	nvmet_port_create 1 tcp "$adrfam" "$traddr" "$port"
+	nvmet_port_add_subsys 1 "$nqn"
+fi
 
 kmsg "connect"
 ctrl=$(nvmf_connect "$traddr" "$port" "$nqn") || exit 1

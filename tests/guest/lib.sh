@@ -105,6 +105,18 @@ unload_modules_except() {
 	done
 }
 
+# writable_copies DIR...: binds a writable copy (in /run) over each DIR of the read-only root
+# (x86_64: scripts/setup makes sure the directories exist on the host).
+writable_copies() {
+	for _d in "$@"; do
+		[ -d "$_d" ] || die "no $_d to bind a writable copy over (run scripts/setup)"
+		_rw=/run/rw$(echo "$_d" | tr / -)
+		run mkdir -p "$_rw"
+		run cp -a "$_d/." "$_rw/"
+		run mount --bind "$_rw" "$_d"
+	done
+}
+
 # ---- a target with a ram disk ------------------------------------------------------------
 
 # target_modules_load TRANSPORT RAM_KIB [PARAM=VALUE...]: a brd ram disk (/dev/ram0 of
@@ -176,7 +188,7 @@ nvmet_port_add_subsys() {
 	ln -s "$NVMET_CFS/subsystems/$2" "$NVMET_CFS/ports/$1/subsystems/$2" ||
 		die "cannot add $2 to port $1 (is the transport loaded and the address free?)"
 }
-# nvmet_teardown: removes every port, subsystem and namespace, in dependency order.
+# nvmet_teardown: removes every port, subsystem, namespace and host, in dependency order.
 # Tolerates a partial setup, so it can run from a failing scenario's cleanup.
 nvmet_teardown() {
 	[ -d "$NVMET_CFS" ] || return 0
@@ -186,6 +198,12 @@ nvmet_teardown() {
 	done
 	for _p in "$NVMET_CFS"/ports/*; do
 		[ -d "$_p" ] || continue
+		# Referrals and ANA groups (nvmetcli makes them) are directories of their own;
+		# group 1 is the port's, which goes with it.
+		for _r in "$_p"/referrals/* "$_p"/ana_groups/*; do
+			[ -d "$_r" ] && [ "$_r" != "$_p/ana_groups/1" ] || continue
+			rmdir "$_r" || die "cannot remove $_r"
+		done
 		rmdir "$_p" || die "cannot remove port $_p"
 	done
 	for _s in "$NVMET_CFS"/subsystems/*; do
@@ -195,7 +213,15 @@ nvmet_teardown() {
 			echo 0 >"$_n/enable" || die "cannot disable namespace $_n"
 			rmdir "$_n" || die "cannot remove namespace $_n"
 		done
+		for _h in "$_s"/allowed_hosts/*; do
+			[ -L "$_h" ] || continue
+			rm "$_h" || die "cannot remove allowed host link $_h"
+		done
 		rmdir "$_s" || die "cannot remove subsystem $_s"
+	done
+	for _h in "$NVMET_CFS"/hosts/*; do
+		[ -d "$_h" ] || continue
+		rmdir "$_h" || die "cannot remove host $_h"
 	done
 }
 
