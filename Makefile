@@ -10,8 +10,10 @@
 #   make test                  everything: host tests, lints, VM scenarios on both arches
 #   make bench                 nvmet_tcp_rs against the C nvmet-tcp in one guest: ratios
 #   make stress                the whole reliability suite (make test runs it bounded)
-#   make install               build as nvmet-tcp for the running kernel (or KDIR=...) and install
-#                              it to stand in for the C nvmet-tcp (DESTDIR=... for a staging root)
+#   make blktests              blktests' nvme group: tcp against C and ours, loop beside ours
+#   make install-module        build nvmet-tcp.ko for the running kernel (or KDIR=...)
+#   make install               that, installed to stand in for the C nvmet-tcp (as root;
+#                              DESTDIR=... for a staging root)
 #   make uninstall             undo that (KVER=... for another kernel than the running one)
 
 CACHE ?= /var/cache/nvmet-tcp-rs
@@ -33,7 +35,7 @@ llvm_for = $(if $(LLVM),LLVM=$(LLVM),$(if $(shell grep -s '^CONFIG_CC_IS_CLANG=y
 unexport LLVM
 
 .PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench stress \
-	install uninstall
+	blktests install-module install uninstall
 
 all: modules
 
@@ -81,14 +83,21 @@ bench:
 stress:
 	scripts/stress
 
+# make blktests BLKTESTS_ARGS="--tests nvme/003,nvme/004 --only ours"
+blktests:
+	scripts/blktests $(BLKTESTS_ARGS)
+
 # The installed module is built under the C module's name (Kbuild), against the running
 # kernel's build tree unless KDIR says otherwise. Kbuild sees the changed flags and rebuilds
-# what differs from a plain `make`.
-INSTALL_KDIR := $(if $(DEFAULT_KDIR),/lib/modules/$(shell uname -r)/build,$(KDIR))
+# what differs from a plain `make`. Build it as yourself first (`make install-module`), so
+# that a `sudo make install` finds nothing to rebuild and leaves no root-owned files here.
+INSTALL_KDIR = $(if $(DEFAULT_KDIR),/lib/modules/$(shell uname -r)/build,$(KDIR))
 
-install:
+install-module:
 	$(MAKE) -C $(INSTALL_KDIR) M=$(CURDIR) NVMET_TCP_RS_NAME=nvmet-tcp \
 		$(call llvm_for,$(INSTALL_KDIR)) modules
+
+install: install-module
 	scripts/install $(if $(DESTDIR),--destdir $(DESTDIR)) nvmet-tcp.ko
 
 uninstall:

@@ -3,7 +3,7 @@
 #
 # install (x86_64): `make install` and `make uninstall` as a user sees them. Needs the module
 # built under the C module's name (vm-run --module .../nvmet-tcp.ko, scripts/build-module
-# FLAVOR nvmet-tcp) and runs the checkout's own scripts/install on writable copies of this
+# FLAVOR nvmet-tcp) and runs scripts/install (vm-run's copy) on writable copies of this
 # kernel's /lib/modules and of /etc (the guest's root is the host's, read-only). Checks that:
 # - before: modinfo and modprobe nvmet_tcp mean the kernel's C module;
 # - installed: modinfo nvmet_tcp shows ours under updates/, nvmet-transport-3 resolves to it,
@@ -20,8 +20,8 @@ ME=install
 [ "$VMRUN_ARCH" = x86_64 ] || die "x86_64 only: it needs the host's tools and the checkout"
 ko=$VMRUN_MODDIR/nvmet-tcp.ko
 [ -f "$ko" ] || die "no nvmet-tcp.ko among the --module files"
-installer=${VMRUN_SRC:-}/scripts/install
-[ -x "$installer" ] || die "no $installer (VMRUN_SRC is the checkout)"
+installer=$VMRUN_DIR/scripts/install
+[ -x "$installer" ] || die "no $installer (vm-run copies it)"
 kver=$(uname -r)
 nqn=nqn.2014-08.org.nvmexpress:nvmet-tcp-rs-install
 tmp=/tmp/install
@@ -53,7 +53,7 @@ ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
 modfile() { modinfo -F filename nvmet_tcp | sed "s|^/lib/modules/$kver/||"; }
 c_file=kernel/drivers/nvme/target/nvmet-tcp.ko
 our_file=updates/nvmet-tcp.ko
-conf=/etc/depmod.d/nvmet-tcp-rs.conf
+conf=/etc/depmod.d/nvmet-tcp-rs-$kver.conf
 
 # expect_c: nvmet_tcp means the kernel's C module.
 expect_c() {
@@ -87,8 +87,8 @@ run "$installer" "$ko" # again: a second install replaces the first
 [ -f $conf ] || die "$conf was not installed"
 [ "$(modfile)" = $our_file ] || die "modinfo nvmet_tcp shows $(modfile), not $our_file"
 modinfo -F description nvmet_tcp | grep -q Rust || die "modinfo nvmet_tcp does not describe ours"
-[ "$(modprobe -R nvmet-transport-3)" = nvmet_tcp ] ||
-	die "nvmet-transport-3 resolves to '$(modprobe -R nvmet-transport-3)', not nvmet_tcp"
+[ "$(modinfo -F filename nvmet-transport-3 | sed "s|^/lib/modules/$kver/||")" = $our_file ] ||
+	die "nvmet-transport-3 resolves to '$(modinfo -F filename nvmet-transport-3)', not $our_file"
 say "ok: modinfo nvmet_tcp shows $our_file, nvmet-transport-3 resolves to it"
 
 # A parameter through modprobe.d, as for the C module: a connection that sends no ICReq is
@@ -141,6 +141,7 @@ run modprobe -r nvmet_tcp
 say "ok: modprobe -r nvmet_tcp removed it"
 
 kmsg "uninstall"
+run rm /etc/modprobe.d/nvmet-tcp-test.conf # the C module has no icreq_timeout_ms
 run "$installer" --uninstall
 [ ! -e "/lib/modules/$kver/$our_file" ] || die "$our_file is still there after uninstall"
 [ ! -e $conf ] || die "$conf is still there after uninstall"

@@ -33,7 +33,7 @@ for a in "$@"; do
 	port=*) port=${a#*=} ;;
 	connect=*) NVMF_CONNECT=${a#*=} ;;
 	corrupt=*) corrupt=${a#*=} ;;
-	nvmetcli=*) nvmetcli_dir=${a#*=} ;;
+	nvmetcli=*) nvmetcli_dir=${a#*=} && [ -n "$nvmetcli_dir" ] || die "nvmetcli= is empty" ;;
 	pythonpath=*) pythonpath=${a#*=} ;;
 	json=*) json=$(dirname "$0")/${a#*=} ;;
 	*) die "unknown argument '$a'" ;;

@@ -65,7 +65,7 @@ trap cleanup EXIT
 ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
 if [ "$transport" = nvmet_tcp_rs ]; then
 	writable_copies /lib/modules /etc/depmod.d
-	run "$VMRUN_SRC/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
+	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
 fi
 
 # The backing devices: a 64 MiB ram disk and a 64 MiB file.
@@ -228,6 +228,6 @@ run modprobe -r nvme_tcp
 [ ! -d /sys/kernel/debug/nvmet_tcp_rs ] || die "our debugfs directory outlived the module"
 say "ok: nvmetcli clear left nothing in configfs; nvmet_tcp and nvmet unloaded"
 if [ "$transport" = nvmet_tcp_rs ]; then
-	run "$VMRUN_SRC/scripts/install" --uninstall
+	run "$VMRUN_DIR/scripts/install" --uninstall
 fi
 exit 0

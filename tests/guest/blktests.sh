@@ -1,0 +1,144 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# blktests TARGET trtype=tcp|loop blktests=DIR [tests=nvme/003,nvme/004,...] [bdtypes=device,file]
+#          (x86_64)
+#
+# Runs blktests (DIR, from scripts/third-party, unmodified) with NVMET_TRTYPES=trtype: the
+# whole nvme group, or the tests named. TARGET says which TCP target transport the name
+# nvmet_tcp means, as blktests loads it (modprobe nvmet-tcp):
+#   nvmet_tcp      the kernel's C module;
+#   nvmet_tcp_rs   ours, installed as make install does (scripts/install, the --module
+#                  nvmet-tcp.ko) on writable copies of /lib/modules and /etc/depmod.d.
+# With trtype=loop and TARGET nvmet_tcp_rs, ours is loaded before the run and stays loaded
+# throughout, beside the loop transport.
+#
+# Prints "blktests-row: TEST<TAB>STATUS<TAB>DETAIL" per test and copies ./check's output and
+# results directory to $VMRUN_OUT/blktests. Fails only if ./check produced no result: which
+# failures count is for scripts/blktests-table to say, beside the C target's run (the harness
+# still fails a run on any kernel splat).
+#
+# What the guest lacks for blktests, and is given here: /dev/fd (./check uses process
+# substitution, and without it runs nothing and exits 0), an `udevadm` that returns at once
+# (no udevd runs: devtmpfs makes the nodes, so `udevadm settle` has nothing to wait for), a
+# tmpfs on /mnt (the XFS tests mount there), and multipath on (nvme_core.multipath=Y, vm-run
+# --append; blktests' default and distributions'). Under TCG the defaults would run for hours:
+# 256 MiB images (NVME_IMG_SIZE), fio capped at 20 s (TIMEOUT) and 20 namespaces for the
+# create/delete loops (NVME_NUM_ITER) keep what each test does and bound how long.
+ME=blktests
+# shellcheck source=tests/guest/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+target=${1:-}
+shift || true
+trtype="" bt="" tests="" bdtypes=""
+for a in "$@"; do
+	case $a in
+	trtype=*) trtype=${a#*=} ;;
+	blktests=*) bt=${a#*=} ;;
+	tests=*) tests=$(echo "${a#*=}" | tr , ' ') ;;
+	bdtypes=*) bdtypes=$(echo "${a#*=}" | tr , ' ') ;;
+	*) die "unknown argument '$a'" ;;
+	esac
+done
+case $target in nvmet_tcp | nvmet_tcp_rs) ;; *) die "TARGET is nvmet_tcp or nvmet_tcp_rs" ;; esac
+case $trtype in tcp | loop) ;; *) die "trtype=tcp or trtype=loop" ;; esac
+[ "$VMRUN_ARCH" = x86_64 ] || die "x86_64 only: it needs the host's tools"
+[ -x "$bt/check" ] || die "no blktests in '$bt'"
+module_loaded nvme_core || run modprobe nvme_core
+[ "$(cat /sys/module/nvme_core/parameters/multipath)" = Y ] ||
+	die "nvme_core multipath is not Y (boot with nvme_core.multipath=Y)"
+
+[ -e /dev/fd ] || run ln -s /proc/self/fd /dev/fd
+for s in 0:stdin 1:stdout 2:stderr; do
+	[ -e "/dev/${s#*:}" ] || run ln -s "/proc/self/fd/${s%%:*}" "/dev/${s#*:}"
+done
+run mkdir -p /run/blktests-bin
+printf '#!/bin/sh\nexit 0\n' >/run/blktests-bin/udevadm && chmod 755 /run/blktests-bin/udevadm ||
+	die "cannot make the udevadm stand-in"
+PATH=/run/blktests-bin:$PATH
+export PATH
+run mount -t tmpfs -o mode=755 tmpfs /mnt
+
+ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
+if [ "$target" = nvmet_tcp_rs ]; then
+	writable_copies /lib/modules /etc/depmod.d
+	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
+	run modprobe nvmet_tcp
+	ours || die "modprobe nvmet_tcp did not load ours"
+	say "ok: nvmet_tcp is ours ($(modinfo -F filename nvmet_tcp))"
+	# blktests loads and unloads it per test; with the loop transport it stays loaded.
+	[ "$trtype" = loop ] || run modprobe -r nvmet_tcp
+else
+	run modprobe nvmet_tcp
+	! ours || die "nvmet_tcp is ours, not the C module"
+	run modprobe -r nvmet_tcp
+fi
+
+out=/tmp/blktests
+run mkdir -p $out
+# blktests checks kmemleak after each test (the kernel has IKCONFIG), clearing it before: an
+# object from boot that kmemleak has not reported yet (the kernel's own, under start_kernel,
+# which init's own check tells apart) would be blamed on the first test. Report and clear
+# what is there now.
+kml=/sys/kernel/debug/kmemleak
+if [ -w $kml ]; then
+	echo scan >$kml && echo clear >$kml || die "cannot scan and clear kmemleak"
+fi
+# With ours held loaded beside loop, nvmet cannot be unloaded after each test: blktests would
+# wait 50 s for it every time.
+patience=50
+[ "$trtype" = loop ] && [ "$target" = nvmet_tcp_rs ] && patience=2
+kmsg "check ${tests:-nvme} (trtype $trtype, $target)"
+t0=$(cut -d' ' -f1 /proc/uptime)
+# shellcheck disable=SC2086 # tests is a word list
+(cd "$bt" && env NVMET_TRTYPES="$trtype" NVMET_BLKDEV_TYPES="${bdtypes:-device file}" \
+	NVME_IMG_SIZE=256m TIMEOUT=20 NVME_NUM_ITER=20 LOGGER_PROG=true \
+	MODPROBE_PATIENT_RM_TIMEOUT_SECONDS=$patience \
+	./check -o $out/results ${tests:-nvme} 2>&1) | tee $out/check.out
+t1=$(cut -d' ' -f1 /proc/uptime)
+secs=$(echo "$t1 $t0" | awk '{ printf "%d", $1 - $2 }')
+say "./check ran for $secs s"
+if [ "$target" = nvmet_tcp_rs ] && [ "$trtype" = loop ]; then
+	ours || die "our nvmet_tcp did not stay loaded through the loop run"
+	run modprobe -r nvmet_tcp
+fi
+[ -z "$VMRUN_OUT" ] || cp -r $out "$VMRUN_OUT/" || warn "cannot copy $out to $VMRUN_OUT"
+
+# One row per test and condition: results/<dev>_<cond>/nvme/NNN has status and runtime; the
+# reason a test did not run is only in ./check's output, indented under its line.
+found=0 failed=0
+for f in $out/results/*/nvme/[0-9][0-9][0-9]; do
+	[ -f "$f" ] || continue
+	found=$((found + 1))
+	n=${f##*/}
+	cond=$(basename "$(dirname "$(dirname "$f")")" | sed 's/^nodev//; s/^_//')
+	status=$(awk -F'\t' '$1 == "status" { print $2 }' "$f")
+	detail=$(awk -F'\t' '$1 == "runtime" { r = $2 } $1 == "reason" { why = " (" $2 ")" }
+		END { printf "%s%s", r, why }' "$f")
+	if [ "$status" = "not run" ]; then
+		# "nvme/005 (tr=tcp bd=device) (description) [not run]": the condition, spelled as
+		# in the results directory's name, must be this row's.
+		detail=$(awk -v t="nvme/$n" -v cond="$cond" '
+			index($0, t " ") == 1 && /\[not run\]/ {
+				c = ""
+				if (match($0, /^[^ ]+ \([^)]*=[^)]*\)/)) {
+					c = substr($0, length(t) + 3, RLENGTH - length(t) - 3)
+					gsub(/[ =]/, "_", c)
+				}
+				on = (c == cond); next
+			}
+			on && /^    / { sub(/^ +/, ""); printf "%s%s", sep, $0; sep = "; "; next }
+			{ on = 0 }' $out/check.out | head -c 300)
+	fi
+	[ "$status" != fail ] || failed=$((failed + 1))
+	printf 'blktests-row: nvme/%s%s\t%s\t%s\n' "$n" "${cond:+ ($cond)}" "$status" "$detail"
+done
+# Tests with no result file: skipped as a group, or device tests with no TEST_DEVS.
+for t in ${tests:-$(cd "$bt/tests" && ls -d nvme/[0-9][0-9][0-9])}; do
+	ls $out/results/*/"$t" >/dev/null 2>&1 && continue
+	printf 'blktests-row: %s\tnot run\t%s\n' "$t" "no result (a device test: no TEST_DEVS)"
+done
+say "$found results, $failed failed, in $secs s"
+[ "$found" -gt 0 ] || die "./check produced no result"
+exit 0
