@@ -66,6 +66,7 @@ if [ "$target" = nvmet_tcp_rs ]; then
 	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
 	run modprobe nvmet_tcp
 	ours || die "modprobe nvmet_tcp did not load ours"
+	kunit_check nvmet_tcp_rs_placement nvmet_tcp_rs_addr nvmet_tcp_rs_completions nvmet_tcp_rs_req
 	say "ok: nvmet_tcp is ours ($(modinfo -F filename nvmet_tcp))"
 	# blktests loads and unloads it per test; with the loop transport it stays loaded.
 	[ "$trtype" = loop ] || run modprobe -r nvmet_tcp
@@ -79,10 +80,14 @@ out=/tmp/blktests
 run mkdir -p $out
 # blktests checks kmemleak after each test (the kernel has IKCONFIG), clearing it before: an
 # object from boot that kmemleak has not reported yet (the kernel's own, under start_kernel,
-# which init's own check tells apart) would be blamed on the first test. Report and clear
-# what is there now.
+# which init's own check tells apart) would be blamed on the first test. It is reported and
+# cleared now. kmemleak's pr_info "N new suspected memory leaks" is kept off the console from
+# here on, as init does for its own check (the console prints records late, so the level
+# cannot be put back safely): blktests reads kmemleak itself and fails the test that leaked,
+# and warnings and errors still reach the console. KUnit's results were checked above.
 kml=/sys/kernel/debug/kmemleak
 if [ -w $kml ]; then
+	echo 6 >/proc/sys/kernel/printk || die "cannot set the console loglevel"
 	echo scan >$kml && echo clear >$kml || die "cannot scan and clear kmemleak"
 fi
 # With ours held loaded beside loop, nvmet cannot be unloaded after each test: blktests would
