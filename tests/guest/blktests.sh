@@ -23,8 +23,9 @@
 # (no udevd runs: devtmpfs makes the nodes, so `udevadm settle` has nothing to wait for), a
 # tmpfs on /mnt (the XFS tests mount there), and multipath on (nvme_core.multipath=Y, vm-run
 # --append; blktests' default and distributions'). Under TCG the defaults would run for hours:
-# 256 MiB images (NVME_IMG_SIZE), fio capped at 20 s (TIMEOUT) and 20 namespaces for the
-# create/delete loops (NVME_NUM_ITER) keep what each test does and bound how long.
+# 350 MiB images (NVME_IMG_SIZE, the least nvme/012 takes), fio capped at 20 s (TIMEOUT) and
+# 20 namespaces for the create/delete loops (NVME_NUM_ITER) keep what each test does and
+# bound how long.
 ME=blktests
 # shellcheck source=tests/guest/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -98,7 +99,7 @@ kmsg "check ${tests:-nvme} (trtype $trtype, $target)"
 t0=$(cut -d' ' -f1 /proc/uptime)
 # shellcheck disable=SC2086 # tests is a word list
 (cd "$bt" && env NVMET_TRTYPES="$trtype" NVMET_BLKDEV_TYPES="${bdtypes:-device file}" \
-	NVME_IMG_SIZE=256m TIMEOUT=20 NVME_NUM_ITER=20 LOGGER_PROG=true \
+	NVME_IMG_SIZE=350m TIMEOUT=20 NVME_NUM_ITER=20 LOGGER_PROG=true \
 	MODPROBE_PATIENT_RM_TIMEOUT_SECONDS=$patience \
 	./check -o $out/results ${tests:-nvme} 2>&1) | tee $out/check.out
 t1=$(cut -d' ' -f1 /proc/uptime)
