@@ -61,10 +61,8 @@ PATH=/run/blktests-bin:$PATH
 export PATH
 run mount -t tmpfs -o mode=755 tmpfs /mnt
 
-ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
 if [ "$target" = nvmet_tcp_rs ]; then
-	writable_copies /lib/modules /etc/depmod.d
-	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
+	install_ours
 	run modprobe nvmet_tcp
 	ours || die "modprobe nvmet_tcp did not load ours"
 	kunit_check nvmet_tcp_rs_placement nvmet_tcp_rs_addr nvmet_tcp_rs_completions nvmet_tcp_rs_req

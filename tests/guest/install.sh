@@ -38,17 +38,12 @@ ctrl=""
 cleanup() {
 	rc=$?
 	trap - EXIT
-	kmsg "teardown"
-	[ -z "$ctrl" ] || nvmf_disconnect "$ctrl"
-	nvmet_teardown
-	unload_modules_except "$MODULES_BEFORE"
-	say "teardown done, all modules unloaded"
+	# shellcheck disable=SC2086 # no controller, or one
+	scenario_teardown $ctrl
 	exit "$rc"
 }
 trap cleanup EXIT
 
-# ours: whether the loaded nvmet_tcp is ours (only ours has this debugfs directory).
-ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
 # modfile: the file modprobe would load for nvmet_tcp, relative to this kernel's modules.
 modfile() { modinfo -F filename nvmet_tcp | sed "s|^/lib/modules/$kver/||"; }
 c_file=kernel/drivers/nvme/target/nvmet-tcp.ko

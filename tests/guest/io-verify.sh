@@ -24,7 +24,7 @@ ME=io-verify
 transport=${1:-}
 [ -n "$transport" ] || die "usage: io-verify TRANSPORT [adrfam=ipv4|ipv6] [port=N] [connect=nvme-cli|raw] [corrupt=1] [param=NAME=VALUE]... [stat=NAME]..."
 shift
-adrfam=ipv4 port=4420 corrupt=0 params="" want_stats="" nvmetcli_dir="" pythonpath="" json=""
+adrfam=ipv4 port=4420 corrupt=0 params="" want_stats="" NVMETCLI_DIR="" json=""
 for a in "$@"; do
 	case $a in
 	param=*=*) params="$params ${a#param=}" ;;
@@ -33,8 +33,8 @@ for a in "$@"; do
 	port=*) port=${a#*=} ;;
 	connect=*) NVMF_CONNECT=${a#*=} ;;
 	corrupt=*) corrupt=${a#*=} ;;
-	nvmetcli=*) nvmetcli_dir=${a#*=} && [ -n "$nvmetcli_dir" ] || die "nvmetcli= is empty" ;;
-	pythonpath=*) pythonpath=${a#*=} ;;
+	nvmetcli=*) NVMETCLI_DIR=${a#*=} && [ -n "$NVMETCLI_DIR" ] || die "nvmetcli= is empty" ;;
+	pythonpath=*) NVMETCLI_PYTHONPATH=${a#*=} ;;
 	json=*) json=$(dirname "$0")/${a#*=} ;;
 	*) die "unknown argument '$a'" ;;
 	esac
@@ -69,11 +69,10 @@ kmsg "setup"
 # shellcheck disable=SC2086 # params is a word list
 target_modules_load "$transport" $ram_kib $params
 
-if [ -n "$nvmetcli_dir" ]; then
+if [ -n "$NVMETCLI_DIR" ]; then
 	[ -f "$json" ] || die "nvmetcli= needs json=FILE"
 	say "nvmetcli restore $(basename "$json")"
-	(cd "$nvmetcli_dir" && PYTHONPATH=$pythonpath python3 ./nvmetcli restore "$json") ||
-		die "nvmetcli restore $json failed"
+	nvmetcli restore "$json" || die "nvmetcli restore $json failed"
 	[ -e "$NVMET_CFS/ports/1/subsystems/$nqn" ] || die "$json does not export $nqn on port 1"
 else
 	nvmet_subsys_create "$nqn" 1 $ram

@@ -117,6 +117,22 @@ writable_copies() {
 	done
 }
 
+# ---- ours installed in place of the C module (x86_64: scripts/install) -------------------
+
+# ours: whether the loaded nvmet_tcp is ours (only ours has this debugfs directory).
+ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
+# install_ours: installs the --module nvmet-tcp.ko as make install does (vm-run's copy of
+# scripts/install), on writable copies of /lib/modules and /etc/depmod.d.
+install_ours() {
+	writable_copies /lib/modules /etc/depmod.d
+	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
+}
+# nvmetcli ARGS...: nvmetcli (the copy in $NVMETCLI_DIR, with $NVMETCLI_PYTHONPATH for its
+# Python dependency; scripts/third-party) run as a user runs it.
+nvmetcli() {
+	(cd "$NVMETCLI_DIR" && PYTHONPATH=$NVMETCLI_PYTHONPATH python3 ./nvmetcli "$@")
+}
+
 # ---- a target with a ram disk ------------------------------------------------------------
 
 # target_modules_load TRANSPORT RAM_KIB [PARAM=VALUE...]: a brd ram disk (/dev/ram0 of
@@ -223,6 +239,17 @@ nvmet_teardown() {
 		[ -d "$_h" ] || continue
 		rmdir "$_h" || die "cannot remove host $_h"
 	done
+}
+
+# scenario_teardown [CTRL...]: for a scenario's EXIT trap: disconnects the host controllers
+# CTRL, removes the target's configuration and unloads every module loaded since the
+# snapshot in $MODULES_BEFORE, so that unload bugs show up as splats.
+scenario_teardown() {
+	kmsg "teardown"
+	for _c in "$@"; do nvmf_disconnect "$_c"; done
+	nvmet_teardown
+	unload_modules_except "$MODULES_BEFORE"
+	say "teardown done, all modules unloaded"
 }
 
 # ---- NVMe host (nvme-tcp) ---------------------------------------------------------------

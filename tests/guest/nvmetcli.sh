@@ -24,23 +24,22 @@ ME=nvmetcli
 
 transport=${1:-}
 shift || true
-nvmetcli_dir="" pythonpath=""
+NVMETCLI_DIR="" NVMETCLI_PYTHONPATH=""
 for a in "$@"; do
 	case $a in
-	nvmetcli=*) nvmetcli_dir=${a#*=} ;;
-	pythonpath=*) pythonpath=${a#*=} ;;
+	nvmetcli=*) NVMETCLI_DIR=${a#*=} ;;
+	pythonpath=*) NVMETCLI_PYTHONPATH=${a#*=} ;;
 	*) die "unknown argument '$a'" ;;
 	esac
 done
 case $transport in nvmet_tcp | nvmet_tcp_rs) ;; *) die "usage: nvmetcli nvmet_tcp|nvmet_tcp_rs nvmetcli=DIR pythonpath=DIR" ;; esac
 [ "$VMRUN_ARCH" = x86_64 ] || die "x86_64 only: it needs the host's tools"
-[ -f "$nvmetcli_dir/nvmetcli" ] || die "no nvmetcli in '$nvmetcli_dir'"
-[ -d "$pythonpath" ] || die "no python path '$pythonpath'"
+[ -f "$NVMETCLI_DIR/nvmetcli" ] || die "no nvmetcli in '$NVMETCLI_DIR'"
+[ -d "$NVMETCLI_PYTHONPATH" ] || die "no python path '$NVMETCLI_PYTHONPATH'"
 json=$(dirname "$0")/nvmetcli.json
 tmp=/tmp/nvmetcli
 run mkdir -p $tmp
 
-nvmetcli() { (cd "$nvmetcli_dir" && PYTHONPATH=$pythonpath python3 ./nvmetcli "$@"); }
 host_a=$(sed -n 's/.*"nqn": "\(nqn.2014-08.org.nvmexpress:uuid:[^"]*\)".*/\1/p' "$json" | head -n1)
 host_b=nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000000bb
 ram_nqn=nqn.2014-08.org.nvmexpress:nvmet-tcp-rs-ram
@@ -53,20 +52,13 @@ cat /proc/modules >"$MODULES_BEFORE"
 cleanup() {
 	rc=$?
 	trap - EXIT
-	kmsg "teardown"
-	for _c in $(nvmf_ctrls $ram_nqn) $(nvmf_ctrls $file_nqn); do nvmf_disconnect "$_c"; done
-	nvmet_teardown
-	unload_modules_except "$MODULES_BEFORE"
-	say "teardown done, all modules unloaded"
+	# shellcheck disable=SC2046 # one controller name a word
+	scenario_teardown $(nvmf_ctrls $ram_nqn) $(nvmf_ctrls $file_nqn)
 	exit "$rc"
 }
 trap cleanup EXIT
 
-ours() { [ -d /sys/kernel/debug/nvmet_tcp_rs ]; }
-if [ "$transport" = nvmet_tcp_rs ]; then
-	writable_copies /lib/modules /etc/depmod.d
-	run "$VMRUN_DIR/scripts/install" "$VMRUN_MODDIR/nvmet-tcp.ko"
-fi
+[ "$transport" != nvmet_tcp_rs ] || install_ours
 
 # The backing devices: a 64 MiB ram disk and a 64 MiB file.
 load_module brd rd_nr=1 rd_size=65536 max_part=0
