@@ -15,12 +15,24 @@
 #   make install               that, installed to stand in for the C nvmet-tcp (as root;
 #                              DESTDIR=... for a staging root)
 #   make uninstall             undo that (KVER=... for another kernel than the running one)
+#   make dkms-deb              the DKMS source as a Debian package (nvmet-tcp-rs-dkms)
+#   make stock-test            that package on Debian's own 7.3 kernel, in a chroot and a guest
+#
+# KDIR may be a distribution kernel's headers (/lib/modules/$(uname -r)/build): the Rust
+# metadata they lack is rebuilt once per kernel (scripts/stock-kernel, README).
 
 CACHE ?= /var/cache/nvmet-tcp-rs
-RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' $(CURDIR)/rust-toolchain.toml)
+# A DKMS source tree has no rust-toolchain.toml: it builds with the distribution's rustc, the
+# one its kernel was built with (scripts/stock-kernel).
+RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' $(CURDIR)/rust-toolchain.toml 2>/dev/null)
+ifneq ($(RUST_TOOLCHAIN),)
 export RUSTUP_TOOLCHAIN := $(RUST_TOOLCHAIN)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+endif
+LIBCLANG_PATH ?= $(wildcard /usr/lib/llvm-19/lib)
+ifneq ($(LIBCLANG_PATH),)
+export LIBCLANG_PATH
+endif
 
 ifeq ($(origin KDIR),undefined)
 KDIR := $(CACHE)/kernel/x86_64-debug
@@ -30,17 +42,22 @@ endif
 # A clang-built kernel wants its modules built with the same clang (KASAN needs clang).
 # $(call llvm_for,KDIR): the LLVM= argument for KDIR's kbuild.
 llvm_for = $(if $(LLVM),LLVM=$(LLVM),$(if $(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(1)/.config),LLVM=$(if $(shell command -v clang-19),-19,1)))
+# $(call kbuild,KDIR): make in KDIR's kbuild. A distribution kernel's build tree (Debian's
+# linux-headers) has no Rust metadata: scripts/stock-kernel rebuilds it once per kernel from
+# the kernel's source package, and runs make there.
+# (A cached test kernel may not be built yet when this is read.)
+kbuild = $(if $(or $(filter $(CACHE)/kernel/%,$(1)),$(wildcard $(1)/rust/libkernel.rmeta)),$(MAKE) -C $(1),$(CURDIR)/scripts/stock-kernel $(1))
 # Given to the kbuild sub-make only: scripts/test builds the ARMv7 module with gcc, and an
 # exported LLVM would leak into it.
 unexport LLVM
 
 .PHONY: all modules clean setup kernels rustfmt rustfmtcheck host-test run test fuzz bench stress \
-	blktests install-module install uninstall
+	blktests install-module install uninstall dkms-deb stock-test
 
 all: modules
 
 modules: $(if $(DEFAULT_KDIR),$(KDIR)/.built)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $(call llvm_for,$(KDIR)) modules
+	+$(call kbuild,$(KDIR)) M=$(CURDIR) $(call llvm_for,$(KDIR)) modules
 
 $(CACHE)/kernel/x86_64-debug/.built:
 	scripts/build-kernel x86_64-debug >/dev/null
@@ -94,7 +111,7 @@ blktests:
 INSTALL_KDIR = $(if $(DEFAULT_KDIR),/lib/modules/$(shell uname -r)/build,$(KDIR))
 
 install-module:
-	$(MAKE) -C $(INSTALL_KDIR) M=$(CURDIR) NVMET_TCP_RS_NAME=nvmet-tcp \
+	+$(call kbuild,$(INSTALL_KDIR)) M=$(CURDIR) NVMET_TCP_RS_NAME=nvmet-tcp \
 		$(call llvm_for,$(INSTALL_KDIR)) modules
 
 install: install-module
@@ -102,3 +119,9 @@ install: install-module
 
 uninstall:
 	scripts/install --uninstall $(if $(DESTDIR),--destdir $(DESTDIR)) $(if $(KVER),--kver $(KVER))
+
+dkms-deb:
+	scripts/dkms-deb
+
+stock-test:
+	scripts/stock-test
