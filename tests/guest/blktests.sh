@@ -134,6 +134,20 @@ patience=50
 [ -n "$tests" ] || tests=$(cd "$bt/tests" && ls -d nvme/[0-9][0-9][0-9])
 kmsg "check $(echo $tests) (trtype $trtype, $target, at most $tmo s each)"
 
+# An awk function: the condition of one of ./check's lines for test t, spelled as in the results
+# directory's name: "nvme/005 (tr=tcp bd=device) (...)" is tr_tcp_bd_device,
+# "nvme/033 => nvme0n1 (tr=tcp) (...)" nvme0n1_tr_tcp, "nvme/032 => nvme0n1 (...)" nvme0n1.
+cond_of='function cond_of(line, t,   rest, w, c, cc) {
+	rest = substr(line, length(t) + 2); c = ""
+	if (rest ~ /^=> /) {
+		rest = substr(rest, 4); split(rest, w, " "); c = w[1]; rest = substr(rest, length(w[1]) + 2)
+	}
+	if (match(rest, /^\([^)]*=[^)]*\)/)) {
+		cc = substr(rest, 2, RLENGTH - 2); gsub(/[ =]/, "_", cc); c = c (c == "" ? "" : "_") cc
+	}
+	return c
+}'
+
 # rows TEST OUTPUT RC: TEST's rows, one per condition. results/<dev>_<cond>/TEST has status and
 # runtime; the reason a test did not run is only in ./check's OUTPUT, indented under its line.
 rows() {
@@ -146,17 +160,9 @@ rows() {
 		detail=$(awk -F'\t' '$1 == "runtime" { r = $2 } $1 == "reason" { why = " (" $2 ")" }
 			END { printf "%s%s", r, why }' "$f")
 		if [ "$status" = "not run" ]; then
-			# "nvme/005 (tr=tcp bd=device) (description) [not run]": the condition, spelled
-			# as in the results directory's name, must be this row's.
-			detail=$(awk -v t="$t" -v cond="$cond" '
-				index($0, t " ") == 1 && /\[not run\]/ {
-					c = ""
-					if (match($0, /^[^ ]+ \([^)]*=[^)]*\)/)) {
-						c = substr($0, length(t) + 3, RLENGTH - length(t) - 3)
-						gsub(/[ =]/, "_", c)
-					}
-					on = (c == cond); next
-				}
+			# The reason under the "[not run]" line of this row's condition.
+			detail=$(awk -v t="$t" -v cond="$cond" "$cond_of"'
+				index($0, t " ") == 1 && /\[not run\]/ { on = (cond_of($0, t) == cond); next }
 				on && /^    / { sub(/^ +/, ""); printf "%s%s", sep, $0; sep = "; "; next }
 				{ on = 0 }' "$o" | head -c 300)
 		fi
@@ -165,10 +171,9 @@ rows() {
 	done
 	[ "$any" = 0 ] || return 0
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		# The condition of the test that was running: the last "TEST (tr=tcp ...)" line.
-		cond=$(awk -v t="$t" 'index($0, t " (") == 1 && match($0, /^[^ ]+ \([^)]*=[^)]*\)/) {
-				c = substr($0, length(t) + 3, RLENGTH - length(t) - 3); gsub(/[ =]/, "_", c)
-			} END { print c }' "$o")
+		# The condition of the test that was running: that of its last line.
+		cond=$(awk -v t="$t" "$cond_of"'
+			index($0, t " ") == 1 { c = cond_of($0, t) } END { print c }' "$o")
 		found=$((found + 1)) failed=$((failed + 1))
 		printf 'blktests-row: %s%s\tfail\t%s\n' "$t" "${cond:+ ($cond)}" \
 			"timed out after $tmo s (./check killed)"
