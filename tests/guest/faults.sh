@@ -207,6 +207,7 @@ counters() {
 stat_of() { [ ! -r $stats ] || awk -v n="$1" '$1 == n { print $2 }' $stats; }
 # dropped: connections nvmet_tcp_rs dropped since the case began (0 for nvmet_tcp).
 dropped() { [ -z "$drops0" ] && echo 0 || echo $(($(stat_of connections_dropped) - drops0)); }
+# retried: accepts nvmet_tcp_rs retried since the case began (0 for nvmet_tcp).
 retried() { [ -z "$retries0" ] && echo 0 || echo $(($(stat_of accept_retries) - retries0)); }
 counters_are() { [ "$(counters)" = "$1" ]; }
 centis() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
@@ -368,7 +369,6 @@ case_end() {
 case_connect() { # PERCENT
 	case_begin connect "$1"
 	_ok=0 _fail=0 _slow=0 _i=0
-	_r0=$(stat_of accept_retries)
 	fi_on "$1"
 	# At least nconn connects, more (up to 4 times) until a failure was injected.
 	while [ $_i -lt $nconn ] || { [ "$(fi_count)" = 0 ] && [ $_i -lt $((4 * nconn)) ]; }; do
@@ -383,7 +383,7 @@ case_connect() { # PERCENT
 	done
 	fi_off
 	_r=
-	[ -z "$_r0" ] || _r=", $(($(stat_of accept_retries) - _r0)) accepts retried, $(dropped) connections dropped"
+	[ -z "$retries0" ] || _r=", $(retried) accepts retried, $(dropped) connections dropped"
 	cwhat="$_i connects: $_ok connected (and disconnected), $_fail failed, slowest $(secs $_slow) s$_r$cwhat"
 	honest "" || bad
 	cwhat="$cwhat; $rec_what"
