@@ -84,6 +84,8 @@ pub(crate) struct CmdState {
     pub(crate) success_in_data: bool,
     /// The write's R2T had to wait for the queue's bound (counted once).
     pub(crate) r2t_deferred: bool,
+    /// An Asynchronous Event Request: the core holds it until an event or the queue's end.
+    pub(crate) held: bool,
     /// The next command on the list this one is on (see [`TagList`]).
     next: Option<u16>,
 }
@@ -107,6 +109,7 @@ impl CmdState {
             sg_index: 0,
             success_in_data: false,
             r2t_deferred: false,
+            held: false,
             next: None,
         }
     }
@@ -124,6 +127,7 @@ impl CmdState {
         self.sg_index = 0;
         self.success_in_data = false;
         self.r2t_deferred = false;
+        self.held = false;
         self.next = None;
     }
 }
@@ -186,6 +190,13 @@ impl Cmds {
                 self.free = Some(tag);
             }
         }
+    }
+
+    /// Whether a command is with the core, or completed with its response not yet sent;
+    /// Asynchronous Event Requests, which the core holds until the queue's end, aside.
+    pub(crate) fn any_executing(&self) -> bool {
+        let executing = |st: &CmdState| st.life == Life::Executing && !st.held;
+        executing(&self.connect) || self.slots.iter().any(executing)
     }
 
     /// The number of slots.

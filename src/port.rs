@@ -177,8 +177,8 @@ pub(crate) fn add(nport: PortRef) -> Result {
     Ok(())
 }
 
-/// `remove_port`: stops listening and shuts down the port's connections that no controller
-/// owns yet (the core deletes the others).
+/// `remove_port`: stops listening and shuts down the port's connections, but those that drain
+/// because the core deleted their controller (see [`queue::shutdown_port_queues`]).
 pub(crate) fn remove(nport: &PortRef) {
     // SAFETY: `add` stores an `Arc<Port>` in the port's private pointer, and nothing else.
     if let Some(port) = unsafe { nport.take_private::<Arc<Port>>() } {

@@ -239,6 +239,8 @@ pub(crate) struct Queue {
     connected: Atomic<bool>,
     /// A fatal error happened; the C2HTermReq is waiting for a PDU boundary.
     terminating: Atomic<bool>,
+    /// The core deletes the controller: the I/O work drains the connection.
+    draining: Atomic<bool>,
     sock: Socket<Queue>,
     /// The port the queue came from.
     port_id: u32,
@@ -337,10 +339,11 @@ pub(crate) struct Origin {
     pub(crate) inline_data_size: u32,
 }
 
-/// Calls `f` on each live queue, under the queue-list lock.
-fn for_each_queue(mut f: impl FnMut(&Queue)) {
+/// Calls `f` on each live queue, under the queue-list lock: the teardown takes a queue off
+/// the list before it cancels the queue's work items.
+fn for_each_queue(mut f: impl FnMut(ArcBorrow<'_, Queue>)) {
     for q in QUEUES.lock().iter() {
-        f(q);
+        f(q.as_arc_borrow());
     }
 }
 
@@ -396,6 +399,7 @@ impl Queue {
                 state: Atomic::new(QueueState::Connecting),
                 connected: Atomic::new(false),
                 terminating: Atomic::new(false),
+                draining: Atomic::new(false),
                 sock,
                 port_id: origin.port_id,
                 nport: origin.nport,
@@ -465,12 +469,12 @@ impl Queue {
         }
     }
 
-    /// Ends the connection once its C2HTermReq is queued, so that the host gets it: drops
-    /// what the host sent since the error (unread data would turn the close into a reset,
-    /// which throws the queued data away) and has the socket's release deliver what is queued.
-    /// Best effort: a host that keeps sending after the error still gets a reset, and with it
-    /// loses what was queued.
-    fn close_after_term(self: &Arc<Self>, io: &mut IoState) {
+    /// Ends the connection once its C2HTermReq, or a drained connection's last response, is
+    /// queued, so that the host gets it: drops what the host sent since (unread data would
+    /// turn the close into a reset, which throws the queued data away) and has the socket's
+    /// release deliver what is queued. Best effort: a host that keeps sending still gets a
+    /// reset, and with it loses what was queued.
+    fn close_delivering(self: &Arc<Self>, io: &mut IoState) {
         // Bounded: a host that keeps sending gets a reset, as it would anyway.
         for _ in 0..DRAIN_PASSES {
             match self.sock.recv_discard(DRAIN_BYTES) {
@@ -479,7 +483,9 @@ impl Queue {
             }
         }
         self.sock.deliver_on_close();
-        self.close(io, EPROTO);
+        // A drained connection's controller is already going away: no fatal error for it.
+        let err = if io.tx.is_drained() { EPIPE } else { EPROTO };
+        self.close(io, err);
     }
 
     /// One run of the I/O work.
@@ -491,6 +497,10 @@ impl Queue {
         let io = &mut *guard;
         if io.tx.is_closed() {
             return;
+        }
+        if self.draining.load(Relaxed) && io.tx.is_open() && !io.tx.is_draining() {
+            io.tx.drain();
+            io.recv.dead = true;
         }
         let mut ops = 0;
         let mut pending;
@@ -512,9 +522,15 @@ impl Queue {
                     Err(e) => return self.close(io, e),
                 }
             }
+            if io.tx.is_draining() {
+                // Outstanding: a response not yet (all) out, or a command with the core.
+                let outstanding =
+                    io.send.cur.is_some() || !io.send.ready.is_empty() || io.cmds.any_executing();
+                io.tx.settle_drain(outstanding);
+            }
             if io.tx.is_closed() {
-                // The C2HTermReq is out (or there was none to send).
-                return self.close_after_term(io);
+                // The C2HTermReq is out (or there was none to send), or the drain ended.
+                return self.close_delivering(io);
             }
             if !pending || ops >= IO_WORK_BUDGET {
                 break;
@@ -585,8 +601,9 @@ impl Queue {
         // From now on the I/O work only runs when a completion queues it, and then returns at
         // once since the state is `Disconnecting`.
         wq::cancel_sync::<_, IO_WORK>(&self);
-        // Only the attach callback and the I/O work arm the deadline and the send retry:
-        // neither can any more.
+        // Only the attach callback, the I/O work and `delete_ctrl` arm the deadline, and only
+        // the I/O work the send retry: none can any more (`delete_ctrl` finds queues on the
+        // list only).
         wq::cancel_delayed_sync::<_, DEADLINE>(&self);
         wq::cancel_delayed_sync::<_, SEND_RETRY>(&self);
         {
@@ -733,19 +750,24 @@ fn make_slots(nr: u16) -> Result<(Slots, KVVec<CmdState>)> {
     Ok((Slots { reqs, done }, Cmds::alloc_slots(nr)?))
 }
 
-/// `delete_ctrl`: shut down every queue of `ctrl`.
+/// `delete_ctrl`: drain every queue of `ctrl`. The core calls it for a fatal error (often
+/// while the command that caused it is completing: an authentication failure, a
+/// keep-alive timeout), and when a subsystem or port goes away; the commands already with
+/// the core still complete and their responses go out before the connection closes.
 pub(crate) fn delete_ctrl(ctrl: CtrlRef) {
     for_each_queue(|q| {
         if q.pair.ctrl() == Some(ctrl) {
-            q.sock.shutdown();
+            q.start_drain();
         }
     });
 }
 
-/// Shuts down every queue that came from port `port_id`.
+/// Shuts down every queue that came from port `port_id`, but those that drain: the core
+/// deletes the controllers of a subsystem it unlinks from the port before it disables the
+/// port, and their drain is bounded by its deadline.
 pub(crate) fn shutdown_port_queues(port_id: u32) {
     for_each_queue(|q| {
-        if q.port_id == port_id {
+        if q.port_id == port_id && !q.draining.load(Relaxed) {
             q.sock.shutdown();
         }
     });

@@ -60,6 +60,10 @@ pub(crate) struct Stats {
     pub(crate) connect_timeouts: Counter,
     /// Terminating connections closed before their C2HTermReq could go out.
     pub(crate) term_timeouts: Counter,
+    /// Connections drained because the core deleted their controller.
+    pub(crate) ctrl_drains: Counter,
+    /// Draining connections closed before their last responses could go out.
+    pub(crate) drain_timeouts: Counter,
     /// Writes whose R2T had to wait for the queue's bound on solicited data.
     pub(crate) r2t_deferred: Counter,
     /// Accepts that failed (and were retried later).
@@ -97,6 +101,8 @@ pub(crate) static STATS: Stats = Stats {
     icreq_timeouts: Atomic::new(0),
     connect_timeouts: Atomic::new(0),
     term_timeouts: Atomic::new(0),
+    ctrl_drains: Atomic::new(0),
+    drain_timeouts: Atomic::new(0),
     r2t_deferred: Atomic::new(0),
     accept_retries: Atomic::new(0),
     send_retries: Atomic::new(0),
@@ -110,7 +116,7 @@ pub(crate) struct StatsFile;
 impl Writer for StatsFile {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &STATS;
-        let rows: [(&str, &Counter); 29] = [
+        let rows: [(&str, &Counter); 31] = [
             ("bytes_placed_page_address", &s.bytes_direct),
             ("bytes_placed_highmem_guard", &s.bytes_highmem),
             ("bytes_sent", &s.bytes_sent),
@@ -135,6 +141,8 @@ impl Writer for StatsFile {
             ("icreq_timeouts", &s.icreq_timeouts),
             ("connect_timeouts", &s.connect_timeouts),
             ("term_timeouts", &s.term_timeouts),
+            ("ctrl_drains", &s.ctrl_drains),
+            ("drain_timeouts", &s.drain_timeouts),
             ("r2t_deferred", &s.r2t_deferred),
             ("accept_retries", &s.accept_retries),
             ("send_retries", &s.send_retries),

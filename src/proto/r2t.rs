@@ -183,6 +183,16 @@ pub fn plan_data(
 /// I/O command opcode: Dataset Management.
 pub const NVME_CMD_DSM: u8 = 0x09;
 
+/// Admin command opcode: Asynchronous Event Request.
+pub const NVME_ADMIN_ASYNC_EVENT: u8 = 0x0c;
+
+/// Whether the command on queue `qid` is one the controller holds until an event happens or
+/// the queue is destroyed, an Asynchronous Event Request: a draining connection (see
+/// [`crate::proto::tx`]) does not wait for it.
+pub fn held_until_event(sqe: &[u8; SQE_LEN], qid: u16) -> bool {
+    qid == 0 && sqe[0] == NVME_ADMIN_ASYNC_EVENT
+}
+
 /// Checks the data plan of a command on queue `qid` against the transfer length the command
 /// itself implies (`expected`, from its fields, such as the number of blocks of a Read or
 /// Write), before any buffer is allocated: an SGL longer than that is refused with the status
@@ -722,5 +732,14 @@ mod tests {
             big.accept(&h2c(0, MAXH2CDATA + 1, 0)),
             Err(Error::DataLimitExceeded)
         );
+    }
+
+    #[test]
+    fn only_admin_async_event_requests_are_held() {
+        let aer = sqe(NVME_ADMIN_ASYNC_EVENT, 0, 0);
+        assert!(held_until_event(&aer, 0));
+        // The same opcode on an I/O queue is another command (a vendor or reserved one).
+        assert!(!held_until_event(&aer, 1));
+        assert!(!held_until_event(&sqe(0x06, 4096, SGL_TYPE_TRANSPORT), 0));
     }
 }

@@ -7,9 +7,18 @@
 //! and after the C2HTermReq nothing more is sent and the connection closes. Otherwise the
 //! host would read the C2HTermReq as part of, say, a read's data.
 //!
+//! A controller that goes away (the core deletes it) drains its connections instead: nothing
+//! more is received, but the commands already with the core still complete and their data
+//! and responses go out; once none is left and no PDU is in flight, the connection closes
+//! without a C2HTermReq. Otherwise the host would lose the response to the command that
+//! made the core give up on the controller (an authentication failure, say) and wait for
+//! its timeout. Commands still waiting for their data from the host never execute, and
+//! those the core holds until an event (Asynchronous Event Requests) are not waited for.
+//!
 //! [`Tx`] keeps that order. The send path asks it before starting a PDU
 //! ([`Tx::start_pdu`]), tells it when the last byte of a PDU went out ([`Tx::end_pdu`]), and
-//! sends what [`Tx::term_pending`] gives it at a PDU boundary.
+//! sends what [`Tx::term_pending`] gives it at a PDU boundary; a draining connection tells it
+//! whether commands are outstanding ([`Tx::settle_drain`]).
 
 use super::{
     pdu::{
@@ -26,6 +35,11 @@ enum State {
     Open,
     /// A fatal error happened: finish the PDU in flight, then send the C2HTermReq (if any).
     Terminating,
+    /// The controller is going away: PDUs still start, for the commands already with the
+    /// core, until none is outstanding.
+    Draining,
+    /// Everything of a draining connection is sent: it must close (without a C2HTermReq).
+    Drained,
     /// Nothing more is sent: the connection must close.
     Closed,
 }
@@ -64,9 +78,10 @@ impl Tx {
         }
     }
 
-    /// Starts a PDU. Fails once the connection terminates: the PDU must not be sent.
+    /// Starts a PDU. Fails once the connection terminates or is drained: the PDU must not be
+    /// sent.
     pub fn start_pdu(&mut self) -> Result<(), Closing> {
-        if self.state != State::Open {
+        if !self.is_open() {
             return Err(Closing);
         }
         self.in_pdu = true;
@@ -83,19 +98,47 @@ impl Tx {
         self.in_pdu
     }
 
-    /// Whether PDUs may start.
+    /// Whether PDUs may start: the connection is open or draining.
     pub const fn is_open(&self) -> bool {
-        matches!(self.state, State::Open)
+        matches!(self.state, State::Open | State::Draining)
     }
 
     /// Whether everything is sent that will be: the connection must close now.
     pub const fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed | State::Drained)
+    }
+
+    /// Whether the connection is draining (nothing more is received; no new R2T is sent).
+    pub const fn is_draining(&self) -> bool {
+        matches!(self.state, State::Draining)
+    }
+
+    /// Whether the connection closes because it was drained, not for an error.
+    pub const fn is_drained(&self) -> bool {
+        matches!(self.state, State::Drained)
+    }
+
+    /// The controller is going away: drain the connection (see the module documentation).
+    /// Only an open connection drains: a terminating one sends its C2HTermReq and closes.
+    pub fn drain(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Draining;
+        }
+    }
+
+    /// For a draining connection: once no PDU is in flight and no command is `outstanding`
+    /// (executing, or completed with its response not yet out), it is drained
+    /// ([`Tx::is_drained`]) and must close.
+    pub fn settle_drain(&mut self, outstanding: bool) {
+        if self.state == State::Draining && !self.in_pdu && !outstanding {
+            self.state = State::Drained;
+        }
     }
 
     /// A fatal error: no new PDU starts, and after the PDU in flight the C2HTermReq for `err`
     /// (echoing `bad_header`, the header of the PDU in error as far as it arrived) goes out,
-    /// or nothing if `err` has no C2HTermReq. Only the first error counts.
+    /// or nothing if `err` has no C2HTermReq. Only the first error counts, and only on an
+    /// open connection (a draining one receives nothing that could be in error).
     pub fn terminate(&mut self, err: Error, bad_header: &[u8]) {
         if self.state != State::Open {
             return;
@@ -215,5 +258,54 @@ mod tests {
         assert!(aborted.is_closed() && !aborted.in_pdu());
         assert_eq!(aborted.term_pending(), None);
         assert_eq!(aborted.start_pdu(), Err(Closing));
+    }
+
+    #[test]
+    fn drain_sends_until_nothing_is_outstanding() {
+        let mut tx = Tx::new();
+        tx.drain();
+        assert!(tx.is_draining() && tx.is_open() && !tx.is_closed());
+        // Responses of commands already with the core still start.
+        assert_eq!(tx.start_pdu(), Ok(()));
+        // Not while a PDU is in flight, nor while commands are outstanding.
+        tx.settle_drain(false);
+        assert!(tx.is_draining());
+        tx.end_pdu();
+        tx.settle_drain(true);
+        assert!(tx.is_draining());
+        assert_eq!(tx.term_pending(), None);
+        tx.settle_drain(false);
+        assert!(tx.is_drained() && tx.is_closed() && !tx.is_open());
+        assert_eq!(tx.start_pdu(), Err(Closing));
+        // A drained connection sends no C2HTermReq.
+        tx.terminate(Error::PduSequence, &[]);
+        assert_eq!(tx.term_pending(), None);
+        assert!(tx.is_drained());
+        tx.abort();
+        assert!(tx.is_closed() && !tx.is_drained());
+    }
+
+    #[test]
+    fn drain_neither_overrides_nor_is_overridden_by_an_error() {
+        // A terminating connection sends its C2HTermReq, drain or not.
+        let mut term = Tx::new();
+        term.terminate(Error::PduSequence, &[]);
+        term.drain();
+        assert!(!term.is_draining());
+        term.settle_drain(false);
+        assert!(term.term_pending().is_some());
+        assert!(!term.is_drained());
+
+        // A draining connection receives nothing, so an error there changes nothing.
+        let mut draining = Tx::new();
+        draining.drain();
+        draining.terminate(Error::HeaderDigest, &[]);
+        assert!(draining.is_draining());
+        assert_eq!(draining.term_pending(), None);
+
+        // An open connection is not settled by settle_drain.
+        let mut open = Tx::new();
+        open.settle_drain(false);
+        assert!(open.is_open() && !open.is_draining() && !open.is_closed());
     }
 }

@@ -3,7 +3,8 @@
 //! A queue's deadline: a connection that holds target memory without making progress is
 //! closed. It must send its ICReq within `icreq_timeout_ms` of being accepted and connect its
 //! queue within `connect_timeout_ms` after the ICResp; a terminating connection whose
-//! C2HTermReq cannot go out (the host stopped reading) is closed after [`TERM_GRACE_MS`].
+//! C2HTermReq cannot go out (the host stopped reading) is closed after [`TERM_GRACE_MS`], and
+//! a draining one whose last responses cannot go out after [`DRAIN_GRACE_MS`].
 //! A timeout of 0 disables that deadline.
 
 use super::{
@@ -36,6 +37,9 @@ use kernel::{
 /// How long a terminating connection may take to send its C2HTermReq.
 const TERM_GRACE_MS: u32 = 5000;
 
+/// How long a draining connection may take to complete its commands and send their responses.
+const DRAIN_GRACE_MS: u32 = 5000;
+
 impl WorkItem<DEADLINE> for Queue {
     type Pointer = Arc<Queue>;
 
@@ -63,6 +67,16 @@ impl Queue {
         }
     }
 
+    /// The core deletes the controller: the I/O work drains the connection (see
+    /// [`crate::proto::tx`]), but not forever.
+    pub(super) fn start_drain(self: ArcBorrow<'_, Self>) {
+        if !self.draining.xchg(true, Relaxed) {
+            STATS.ctrl_drains.add(1, Relaxed);
+            self.arm_deadline(DRAIN_GRACE_MS);
+            self.kick();
+        }
+    }
+
     /// The ICReq was answered: the queue must be connected next.
     pub(super) fn await_connect(self: ArcBorrow<'_, Self>) {
         self.arm_deadline(params::connect_timeout_ms());
@@ -77,6 +91,9 @@ impl Queue {
         let why = if self.terminating.load(Relaxed) {
             STATS.term_timeouts.add(1, Relaxed);
             "its C2HTermReq could not be sent"
+        } else if self.draining.load(Relaxed) {
+            STATS.drain_timeouts.add(1, Relaxed);
+            "its controller went away and its last responses could not be sent"
         } else if state == QueueState::Connecting {
             STATS.icreq_timeouts.add(1, Relaxed);
             "no ICReq in time"

@@ -197,6 +197,7 @@ impl Queue {
         let Some(st) = io.cmds.get(tag) else {
             return Ok(());
         };
+        st.held = r2t::held_until_event(sqe, self.pair.qid());
         if !accepted {
             // The core completed the command already; skip its data, if any, then send the
             // response.

@@ -163,7 +163,9 @@ impl Queue {
         if io.send.ready.is_empty() {
             self.collect_completions(io);
         }
-        if let Some(first) = io.send.r2t_wait.first() {
+        // A draining connection receives nothing: it solicits no data.
+        let r2t_first = io.send.r2t_wait.first().filter(|_| !io.tx.is_draining());
+        if let Some(first) = r2t_first {
             match self.start_r2t(io, first) {
                 R2tStart::Deferred => {}
                 started => {
@@ -191,7 +193,7 @@ impl Queue {
 
     /// Whether the first write waiting for its R2T may have it now.
     fn r2t_ready(io: &mut IoState) -> bool {
-        let Some(first) = io.send.r2t_wait.first() else {
+        let Some(first) = io.send.r2t_wait.first().filter(|_| !io.tx.is_draining()) else {
             return false;
         };
         let len = io.cmds.get(first).map_or(0, |st| st.plan.len());

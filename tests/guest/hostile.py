@@ -25,6 +25,13 @@ reports what the target did, except that nothing may crash):
   drain             8 KiB of in-capsule data of a command the core refuses (no such
                     namespace) is dropped in few receive calls; the queue stays usable.
   ddgst-ratelimit   40 data digest errors log at most 12 kernel lines; a correct write follows.
+  ctrl-delete       an AUTH_Send the core fails the controller for (nvmet_ctrl_fatal_error,
+                    then the command completes), after an Asynchronous Event Request that the
+                    core holds, 5 times: the AUTH_Send's response comes before the close, and
+                    no drain waits out its deadline; and once while a 512 KiB read of the same
+                    controller is going out
+                    (on a port of its own, 127.0.0.1:4432, opened with net.ipv4.tcp_wmem at
+                    16384): the read's data and response come whole, then the close.
 
 Uses LBAs from 200 MiB on. Ports and sysctls it changes are restored. Stats
 (/sys/kernel/debug/nvmet_tcp_rs/stats) are read only with --strict.
@@ -43,9 +50,10 @@ import time
 
 from hostkit import (
     MIB, SECTOR, LBA_BASE, SC_TRANSIENT_TR_ERR, SC_SGL_INVALID_DATA_DNR, Broken, Timeout,
-    Stream, run_suite, r2t_fields, rsp_fields, c2h_fields, describe, send, close_all,
+    Stream, run_suite, r2t_fields, write_by_r2t, rsp_fields, c2h_fields, describe, send, close_all,
     Kmsg, Sysctl, Port, OP_WRITE, OP_READ, FES_INVALID_FIELD, FES_SEQUENCE,
 )
+from ctrldelete import ctrl_delete
 from tcphost import (
     CONNECT_DISABLE_SQFLOW, C2H_SUCCESS, DISCOVERY_NQN, PDU_C2H_DATA, PDU_C2H_TERM, PDU_ICRESP,
     PDU_R2T, PDU_RSP, capsule_pdu, command, connect, controller, h2c_data_pdu, hdr, icreq,
@@ -183,24 +191,6 @@ def early_h2cdata_run(ctx, io):
 
 
 # --- 2. termreq-boundary ------------------------------------------------------------------
-
-def write_by_r2t(st, cid, lba, data, chunk=MIB, wait=10):
-    """A write whose data goes by H2CData after the R2T; returns the status."""
-    deadline = time.monotonic() + wait
-    send(st.sock, capsule_pdu(transport_sqe(OP_WRITE, cid, lba, len(data))))
-    p = st.pdu(deadline)
-    if p is None or p[0] != PDU_R2T:
-        raise Broken(f"expected an R2T, got {describe(p) if p else st.end}")
-    cccid, ttag, r2to, r2tl = r2t_fields(p)
-    if (cccid, r2to, r2tl) != (cid, 0, len(data)):
-        raise Broken(f"unexpected {describe(p)}")
-    for off in range(0, len(data), chunk):
-        send(st.sock, h2c_data_pdu(cid, ttag, off, data[off:off + chunk], last=off + chunk >= len(data)))
-    p = st.pdu(deadline)
-    if p is None or p[0] != PDU_RSP or rsp_fields(p)[0] != cid:
-        raise Broken(f"expected the write's response, got {describe(p) if p else st.end}")
-    return rsp_fields(p)[1]
-
 
 def read_whole(st, cid, lba, nbytes, wait=10):
     """A read with SQ flow control disabled: C2HData until the SUCCESS flag."""
@@ -659,6 +649,7 @@ CASES = [
     ("disc-unlink-race", disc_unlink_race),
     ("drain", drain),
     ("ddgst-ratelimit", ddgst_ratelimit),
+    ("ctrl-delete", ctrl_delete),
 ]
 
 

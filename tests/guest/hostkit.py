@@ -11,7 +11,8 @@ import time
 import traceback
 
 from tcphost import (
-    PDU_C2H_DATA, PDU_C2H_TERM, PDU_ICRESP, PDU_R2T, PDU_RSP, connect, controller, queue, stats,
+    PDU_C2H_DATA, PDU_C2H_TERM, PDU_ICRESP, PDU_R2T, PDU_RSP, capsule_pdu, connect, controller,
+    h2c_data_pdu, queue, stats, transport_sqe,
 )
 
 MIB = 1 << 20
@@ -143,6 +144,24 @@ def describe(p):
         cccid, datao, datal = struct.unpack_from("<HxxII", p, 8)
         return f"C2HData cccid {cccid} datao {datao} datal {datal} flags {p[1]:#x}"
     return f"PDU {p[:8].hex()}"
+
+
+def write_by_r2t(st, cid, lba, data, chunk=MIB, wait=10):
+    """A write whose data goes by H2CData after the R2T; returns the status."""
+    deadline = time.monotonic() + wait
+    send(st.sock, capsule_pdu(transport_sqe(OP_WRITE, cid, lba, len(data))))
+    p = st.pdu(deadline)
+    if p is None or p[0] != PDU_R2T:
+        raise Broken(f"expected an R2T, got {describe(p) if p else st.end}")
+    cccid, ttag, r2to, r2tl = r2t_fields(p)
+    if (cccid, r2to, r2tl) != (cid, 0, len(data)):
+        raise Broken(f"unexpected {describe(p)}")
+    for off in range(0, len(data), chunk):
+        send(st.sock, h2c_data_pdu(cid, ttag, off, data[off:off + chunk], last=off + chunk >= len(data)))
+    p = st.pdu(deadline)
+    if p is None or p[0] != PDU_RSP or rsp_fields(p)[0] != cid:
+        raise Broken(f"expected the write's response, got {describe(p) if p else st.end}")
+    return rsp_fields(p)[1]
 
 
 def send(sock, data, timeout=10):

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# reliability TRANSPORT [level=bounded|full] [highmem=1] [parts=stages,faults,underload]
+# reliability TRANSPORT [level=bounded|full] [highmem=1] [parts=stages,hostile,faults,underload]
 #
 # The reliability suite against one target transport (nvmet_tcp or nvmet_tcp_rs): `make test`
 # runs it bounded for both, `make stress` in full (scripts/stress); scripts/reliability-table
@@ -31,7 +31,7 @@ ME=reliability
 TRANSPORT=${1:-}
 [ -n "$TRANSPORT" ] || die "usage: reliability TRANSPORT [level=bounded|full] [highmem=1]"
 shift
-level=bounded highmem=0 parts=stages,faults,underload
+level=bounded highmem=0 parts=stages,hostile,faults,underload
 for a in "$@"; do
 	case $a in
 	level=*) level=${a#*=} ;;
@@ -151,6 +151,8 @@ if part stages && [ $have_python = 1 ]; then
 	kmsg "part stages"
 	python3 "$here/stages.py" 127.0.0.1 4420 "$nqn" $strict
 	honest_stop stages
+fi
+if part hostile && [ $have_python = 1 ]; then
 	# hostile.py checks global gauges (data buffers live, R2Ts deferred) that an honest
 	# host's I/O would move: it runs after it, and a host verifies afterwards.
 	kmsg "part hostile"
